@@ -1,0 +1,699 @@
+"""`GigaClient`: the async client for every Giga endpoint, with x402 payments and SIWX reads."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from . import siwx
+from ._http import (
+    RetryPolicy,
+    excerpt,
+    install_log_redaction,
+    parse_json,
+    raise_for_server_status,
+    transport_errors,
+)
+from .exceptions import (
+    AuthenticationError,
+    GigaConfigError,
+    GigaProtocolError,
+    GigaServerError,
+    GigaTransportError,
+    InsufficientFundsError,
+    LinkExpiredError,
+    OutcomeUnknownError,
+    PaymentRejectedError,
+    RunFileNotFoundError,
+    RunNotFoundError,
+    SettlementFailedError,
+)
+from .files import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    AttachmentInput,
+    DownloadedFile,
+    encode_attachments,
+    safe_destination,
+    write_stream_atomically,
+)
+from .models import PresignedURL, Quote, Run, RunPage, RunStatus, RunSummary, StartedRun
+from .money import format_usd, parse_usd
+from .networks import get_network
+from .payments import (
+    PaymentPolicy,
+    SignedPayment,
+    decode_b64_json,
+    decode_receipt,
+    sign_payment,
+)
+from .wallet import EthSigner, Wallet
+
+if TYPE_CHECKING:
+    from .sync import SyncGigaClient
+
+__all__ = ["DEFAULT_BASE_URL", "BeforePaymentHook", "GigaClient"]
+
+DEFAULT_BASE_URL = "https://giga.dev"
+MAX_PAGE_SIZE = 100
+
+BeforePaymentHook = Callable[[Quote], Awaitable[None]]
+"""Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
+
+_PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
+_PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
+_PAYMENT_RESPONSE = "PAYMENT-RESPONSE"
+_DomainForm = Literal["hostname", "netloc"]
+
+
+class GigaClient:
+    """Async client for the Giga API: paid starts over x402, free reads over SIWX.
+
+    One client holds one pooled ``httpx.AsyncClient``; use it as an async context manager.
+    Scripts without an event loop use `SyncGigaClient` (``GigaClient.sync(...)``).
+
+    Args:
+        private_key: The paying wallet's hex private key. Give this or ``signer``.
+        signer: Any signer with eth-account's interface (KMS, hardware), instead of a key.
+        base_url: The Giga server.
+        network: The only network payments may use (``"eip155:8453"``, ``"base-sepolia"``...).
+        default_tier: The tier sent when a call names none. Always sent explicitly.
+        max_price_per_run: The most one run may cost, in USD.
+        tier_prices: Prices for tier keys that are not prices themselves.
+        allowed_payees: The only addresses payments may go to (default: any).
+        timeout: Seconds for one HTTP request.
+        max_request_bytes: The largest start request (prompt plus base64 attachments).
+        max_download_bytes: The largest file a download keeps (default: no cap).
+        retry: The retry policy for free calls. Paid requests are never retried blindly.
+        before_payment: An async hook called with each checked quote before signing.
+        http_client: An ``httpx.AsyncClient`` to use instead of the client's own.
+
+    Example:
+        ```python
+        from prefect_giga import GigaClient
+
+        async with GigaClient(private_key=key, base_url="http://127.0.0.1:8402") as giga:
+            started = await giga.start("Summarise this CSV", files=["data.csv"])
+            run = await giga.read(started.run_id)
+        ```
+    """
+
+    def __init__(
+        self,
+        private_key: str | SecretStr | None = None,
+        *,
+        signer: EthSigner | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        network: str = "eip155:8453",
+        default_tier: str = "$0.50",
+        max_price_per_run: Decimal | str | int | None = None,
+        tier_prices: Mapping[str, Decimal | str | int] | None = None,
+        allowed_payees: Iterable[str] | None = None,
+        timeout: float = 30.0,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        max_download_bytes: int | None = None,
+        retry: RetryPolicy | None = None,
+        before_payment: BeforePaymentHook | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if (private_key is None) == (signer is None):
+            raise GigaConfigError("Give exactly one of private_key or signer")
+        self.wallet = Wallet(signer) if signer is not None else Wallet.from_private_key(private_key)  # type: ignore[arg-type]
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise GigaConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        try:
+            self.network = get_network(network)
+            self.policy = PaymentPolicy(
+                network=self.network,
+                max_price_per_run=None
+                if max_price_per_run is None
+                else parse_usd(max_price_per_run),
+                tier_prices={k: parse_usd(v) for k, v in (tier_prices or {}).items()},
+                allowed_payees=None
+                if allowed_payees is None
+                else frozenset(a.lower() for a in allowed_payees),
+            )
+        except ValueError as exc:
+            raise GigaConfigError(str(exc)) from None
+        self.default_tier = default_tier
+        self.policy.expected_price(default_tier)
+        self.max_request_bytes = max_request_bytes
+        self.max_download_bytes = max_download_bytes
+        self.retry = retry or RetryPolicy()
+        self._before_payment = before_payment
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            headers={"user-agent": "prefect-giga"},
+            follow_redirects=False,
+        )
+        self._domain_form: dict[str, _DomainForm] = {}
+        self._client_nonces_refused: set[str] = set()
+        install_log_redaction()
+
+    @classmethod
+    def sync(cls, *args: Any, **kwargs: Any) -> SyncGigaClient:
+        """Build the blocking facade `SyncGigaClient` with the same arguments.
+
+        Example:
+            ```python
+            with GigaClient.sync(private_key=key, base_url=url) as giga:
+                print(giga.list_runs(limit=5))
+            ```
+        """
+        from .sync import SyncGigaClient
+
+        return SyncGigaClient(*args, **kwargs)
+
+    async def __aenter__(self) -> GigaClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (when the client created it)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"GigaClient(base_url={self.base_url!r}, address={self.wallet.address!r}, "
+            f"network={self.network.caip2!r})"
+        )
+
+    @property
+    def address(self) -> str:
+        """The paying wallet's address."""
+        return self.wallet.address
+
+    # --- paid start ----------------------------------------------------------------------
+
+    async def quote(
+        self,
+        prompt: str,
+        *,
+        tier: str | None = None,
+        files: Sequence[AttachmentInput] | None = None,
+    ) -> Quote:
+        """Ask what a start would cost (the free 402 probe) and check it; pays nothing.
+
+        Raises:
+            QuoteRefusedError: The quote breaks a limit.
+            GigaConfigError: The tier is unknown.
+
+        Example:
+            ```python
+            quote = await giga.quote("Draft a memo", tier="$1.00")
+            print(quote.amount)  # Decimal('1.00')
+            ```
+        """
+        chosen = tier or self.default_tier
+        body = self._start_body(prompt, chosen, files)
+        probed = await self.retry.call(lambda: self._probe(body, chosen))
+        if isinstance(probed, StartedRun):
+            raise GigaProtocolError(
+                f"The server started run {probed.run_id} without asking for payment"
+            )
+        return probed[0]
+
+    async def start(
+        self,
+        prompt: str,
+        *,
+        tier: str | None = None,
+        files: Sequence[AttachmentInput] | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartedRun:
+        """Pay for and start one agent run.
+
+        The tier is always sent. The 402 quote is checked against the tier's price,
+        ``max_price_per_run``, the network, the USDC asset and the allowed payees before
+        anything is signed. The EIP-3009 nonce derives from ``idempotency_key`` (random when
+        none is given), so at most one payment per key can ever settle.
+
+        Args:
+            prompt: What the agent should do.
+            tier: The tier key (``"$0.50"``, ``"$1.00"``, ``"$2.00"``); default ``default_tier``.
+            files: Attachments as `FileAttachment`, paths, bytes or ``(name, bytes)``.
+            idempotency_key: Identifies the logical start across retries and processes.
+
+        Returns:
+            The run id, its status and the payment receipt.
+
+        Raises:
+            AttachmentError: A file is missing or the request is too large; nothing paid.
+            QuoteRefusedError: The quote breaks a limit; nothing signed.
+            InsufficientFundsError: The wallet holds too little USDC.
+            PaymentRejectedError: The server refused the payment.
+            SettlementFailedError: The server could not settle; not charged.
+            OutcomeUnknownError: The paid request lost its reply.
+
+        Example:
+            ```python
+            started = await giga.start("Write a haiku about ETL", tier="$0.50")
+            print(started.run_id, started.receipt.transaction)
+            ```
+        """
+        chosen = tier or self.default_tier
+        body = self._start_body(prompt, chosen, files)
+        probed = await self.retry.call(lambda: self._probe(body, chosen))
+        if isinstance(probed, StartedRun):
+            return probed
+        quote, challenge, accepted = probed
+        if self._before_payment is not None:
+            await self._before_payment(quote)
+        key = idempotency_key or uuid.uuid4().hex
+        payment = await sign_payment(
+            self.wallet,
+            challenge,
+            accepted,
+            quote,
+            nonce=self.wallet.payment_nonce(key),
+            idempotency_key=key,
+        )
+        return await self._send_paid(body, payment, key)
+
+    def _start_body(
+        self,
+        prompt: str,
+        tier: str,
+        files: Sequence[AttachmentInput] | None,
+    ) -> dict[str, Any]:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GigaConfigError("The prompt must be a non-empty string")
+        self.policy.expected_price(tier)
+        body: dict[str, Any] = {"prompt": prompt, "tier": tier}
+        if files:
+            body["files"] = encode_attachments(
+                files, prompt=prompt, max_request_bytes=self.max_request_bytes
+            )
+        return body
+
+    async def _probe(
+        self,
+        body: dict[str, Any],
+        tier: str,
+    ) -> StartedRun | tuple[Quote, dict[str, Any], dict[str, Any]]:
+        what = "start (quote)"
+        response = await self._send("POST", "/api/start", what, json=body)
+        if response.status_code == 402:
+            header = response.headers.get(_PAYMENT_REQUIRED)
+            if not header:
+                raise GigaProtocolError(
+                    f"{what}: the 402 reply has no PAYMENT-REQUIRED header; nothing was signed"
+                )
+            challenge = decode_b64_json(header, _PAYMENT_REQUIRED)
+            quote, accepted = self.policy.choose(challenge, tier)
+            return quote, challenge, accepted
+        self._check(response, what)
+        return self._started(response, None, what)
+
+    async def _send_paid(
+        self, body: dict[str, Any], payment: SignedPayment, key: str
+    ) -> StartedRun:
+        what = "start (paid)"
+        try:
+            response = await self._send(
+                "POST",
+                "/api/start",
+                what,
+                json=body,
+                headers={_PAYMENT_SIGNATURE: payment.header},
+            )
+        except GigaTransportError as exc:
+            raise self._outcome_unknown(payment, key, str(exc)) from exc
+        status = response.status_code
+        if status == 200:
+            return self._started(response, payment, what)
+        if status == 402:
+            raise self._payment_rejection(response, payment)
+        if status >= 500:
+            data = _json_or_empty(response)
+            if data.get("success") is False and "settle" in str(data.get("error", "")).lower():
+                raise SettlementFailedError(
+                    f"The server could not settle the {format_usd(payment.quote.amount)} payment "
+                    "(HTTP 500 'Settlement failed'); this attempt was not charged"
+                )
+            raise self._outcome_unknown(payment, key, f"HTTP {status}: {excerpt(response)}")
+        self._check(response, what)
+        raise GigaProtocolError(f"{what}: unexpected HTTP {status}: {excerpt(response)}")
+
+    def _started(
+        self,
+        response: httpx.Response,
+        payment: SignedPayment | None,
+        what: str,
+    ) -> StartedRun:
+        data = parse_json(response, what)
+        run_id = data.get("runId")
+        if not isinstance(run_id, str) or not run_id:
+            raise GigaProtocolError(f"{what}: the reply has no runId")
+        try:
+            status = RunStatus(data.get("status", "running"))
+        except ValueError:
+            raise GigaProtocolError(f"{what}: unknown run status {data.get('status')!r}") from None
+        receipt = None
+        if payment is not None:
+            receipt = decode_receipt(response.headers.get(_PAYMENT_RESPONSE), payment)
+        return StartedRun(run_id=run_id, status=status, receipt=receipt)
+
+    def _payment_rejection(self, response: httpx.Response, payment: SignedPayment) -> Exception:
+        data = _json_or_empty(response)
+        header = response.headers.get(_PAYMENT_REQUIRED)
+        if header:
+            with contextlib.suppress(GigaProtocolError):
+                data = {**decode_b64_json(header, _PAYMENT_REQUIRED), **data}
+        reason = str(data.get("reason") or data.get("error") or "payment_rejected")
+        if "insufficient" in reason.lower():
+            return InsufficientFundsError(
+                f"The wallet {payment.payer} holds too little USDC on {self.network.name} "
+                f"({self.network.caip2}) to pay {format_usd(payment.quote.amount)}: fund that "
+                "address with USDC on that network and try again",
+                reason=reason,
+            )
+        return PaymentRejectedError(
+            f"The server rejected the {format_usd(payment.quote.amount)} payment ({reason}); "
+            "it was not charged for this attempt",
+            reason=reason,
+        )
+
+    def _outcome_unknown(self, payment: SignedPayment, key: str, why: str) -> OutcomeUnknownError:
+        return OutcomeUnknownError(
+            f"The paid start lost its reply ({why}). It may or may not have been charged: look "
+            f"up EIP-3009 nonce {payment.nonce} of {payment.payer} on {self.network.name}. "
+            "Retrying with the same idempotency key cannot pay twice.",
+            idempotency_key=key,
+            payment_nonce=payment.nonce,
+            payer=payment.payer,
+            network=self.network.caip2,
+        )
+
+    # --- SIWX reads ----------------------------------------------------------------------
+
+    async def read(self, run_id: str, *, include_files: bool = False) -> Run:
+        """Read a run's status (and, with ``include_files``, its files). Free; SIWX-signed.
+
+        ``logs`` may be ``None`` early in a run: that is normal.
+
+        Raises:
+            RunNotFoundError: No such run for this wallet.
+
+        Example:
+            ```python
+            run = await giga.read(run_id, include_files=True)
+            if run.status.is_terminal:
+                print([f.path for f in run.files or []])
+            ```
+        """
+        data = await self._signed_post(
+            "/api/read",
+            {"runId": run_id, "includeFiles": include_files},
+            f"read run {run_id}",
+            not_found=lambda: RunNotFoundError(
+                f"Run {run_id} was not found for wallet {self.address} (runs belong to the "
+                "wallet that paid for them)"
+            ),
+        )
+        return _validate(Run, data, f"read run {run_id}")
+
+    async def list_runs(self, *, limit: int = 10, offset: int = 0) -> list[RunSummary]:
+        """One page of this wallet's runs, most recently updated first. ``limit`` is capped at 100.
+
+        Example:
+            ```python
+            for run in await giga.list_runs(limit=20):
+                print(run.id, run.status)
+            ```
+        """
+        if limit < 1 or offset < 0:
+            raise GigaConfigError("limit must be at least 1 and offset at least 0")
+        body = {"limit": min(limit, MAX_PAGE_SIZE), "offset": offset}
+        data = await self._signed_post("/api/list", body, "list runs")
+        return _validate(RunPage, data, "list runs").runs
+
+    async def iter_runs(self, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[RunSummary]:
+        """Iterate over all of this wallet's runs, page by page (each run once).
+
+        Example:
+            ```python
+            async for run in giga.iter_runs():
+                print(run.id)
+            ```
+        """
+        size = max(1, min(page_size, MAX_PAGE_SIZE))
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = await self.list_runs(limit=size, offset=offset)
+            for run in page:
+                if run.id not in seen:
+                    seen.add(run.id)
+                    yield run
+            if len(page) < size:
+                return
+            offset += size
+
+    async def file_url(self, run_id: str, path: str) -> PresignedURL:
+        """A presigned download link for one of a run's files (valid about an hour).
+
+        The link is a bearer credential: it is kept in a ``SecretStr``.
+
+        Raises:
+            RunFileNotFoundError: The run or the file does not exist.
+        """
+        what = f"file-url for {path!r} of run {run_id}"
+        data = await self._signed_post(
+            "/api/file-url",
+            {"runId": run_id, "path": path},
+            what,
+            not_found=lambda: RunFileNotFoundError(f"Run {run_id} has no file {path!r}"),
+        )
+        url = data.get("url")
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise GigaProtocolError(f"{what}: the reply has no http(s) url")
+        try:
+            return PresignedURL(url=SecretStr(url), expires_at=data.get("expiresAt"))
+        except ValidationError:
+            raise GigaProtocolError(f"{what}: the reply's expiresAt is not a timestamp") from None
+
+    async def download(
+        self,
+        run_id: str,
+        path: str,
+        dest: str | Path,
+        *,
+        max_bytes: int | None = None,
+    ) -> Path:
+        """Download one file of a run into the folder ``dest``, keeping its relative path.
+
+        Streams to a temp file and renames it into place; refuses paths that would escape
+        ``dest``. Returns the local path.
+
+        Raises:
+            UnsafePathError: The path would land outside ``dest``; nothing is written.
+            FileTooLargeError: The file is over the cap; nothing is kept.
+            LinkExpiredError: The server refused two fresh links in a row.
+
+        Example:
+            ```python
+            local = await giga.download(run_id, "output.md", "outputs/")
+            print(local.read_text())
+            ```
+        """
+        return (await self.download_file(run_id, path, dest, max_bytes=max_bytes)).local_path
+
+    async def download_file(
+        self,
+        run_id: str,
+        path: str,
+        dest: str | Path,
+        *,
+        max_bytes: int | None = None,
+    ) -> DownloadedFile:
+        """Like `download`, and also report the size and SHA-256 of what was written."""
+        target = safe_destination(dest, path)
+        cap = max_bytes if max_bytes is not None else self.max_download_bytes
+
+        async def attempt() -> DownloadedFile:
+            link = await self.file_url(run_id, path)
+            try:
+                size, sha = await self._stream_to(link, target, cap, path)
+            except LinkExpiredError:
+                link = await self.file_url(run_id, path)
+                size, sha = await self._stream_to(link, target, cap, path)
+            return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)
+
+        return await self.retry.call(attempt)
+
+    async def _stream_to(
+        self,
+        link: PresignedURL,
+        target: Path,
+        cap: int | None,
+        path: str,
+    ) -> tuple[int, str]:
+        what = f"download of {path!r}"
+        url = link.url.get_secret_value()
+        with transport_errors(what):
+            async with self._http.stream("GET", url, follow_redirects=True) as response:
+                if response.status_code in (401, 403, 410):
+                    raise LinkExpiredError(
+                        f"{what}: the presigned link was refused (HTTP {response.status_code}); "
+                        "it may have expired"
+                    )
+                if response.status_code == 404:
+                    raise RunFileNotFoundError(f"{what}: the file is gone (HTTP 404)")
+                if response.status_code != 200:
+                    await response.aread()
+                    self._check(response, what)
+                    raise GigaProtocolError(f"{what}: unexpected HTTP {response.status_code}")
+                declared = response.headers.get("content-length")
+                if cap is not None and declared and declared.isdigit() and int(declared) > cap:
+                    from .exceptions import FileTooLargeError
+
+                    raise FileTooLargeError(
+                        f"{what}: the file is {declared} bytes, above the {cap}-byte cap; "
+                        "nothing was written"
+                    )
+                return await write_stream_atomically(response.aiter_bytes(), target, max_bytes=cap)
+
+    async def _signed_post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        what: str,
+        not_found: Callable[[], Exception] | None = None,
+    ) -> dict[str, Any]:
+        async def attempt() -> dict[str, Any]:
+            response = await self._signed_post_once(path, body, what)
+            if response.status_code == 404 and not_found is not None:
+                raise not_found()
+            self._check(response, what)
+            return parse_json(response, what)
+
+        return await self.retry.call(attempt)
+
+    async def _signed_post_once(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
+        url = self._url(path)
+        origin = self.base_url
+        form = self._domain_form.get(origin)
+        if form is not None and origin not in self._client_nonces_refused:
+            info = siwx.client_made_info(url, self.network.caip2, bare_hostname=form == "hostname")
+            response = await self._send(
+                "POST",
+                path,
+                what,
+                json=body,
+                headers={siwx.SIWX_HEADER: siwx.sign_in(self.wallet, info)},
+            )
+            if response.status_code != 402:
+                return response
+            self._client_nonces_refused.add(origin)
+        challenge_reply = await self._send("POST", path, what, json=body)
+        if challenge_reply.status_code != 402:
+            return challenge_reply
+        info = siwx.parse_challenge(self._challenge_of(challenge_reply, what), self.network.caip2)
+        siwx.check_challenge_origin(info, url)
+        self._domain_form[origin] = (
+            "hostname" if info.domain == urlsplit(url).hostname else "netloc"
+        )
+        response = await self._send(
+            "POST",
+            path,
+            what,
+            json=body,
+            headers={siwx.SIWX_HEADER: siwx.sign_in(self.wallet, info)},
+        )
+        if response.status_code == 402:
+            data = _json_or_empty(response)
+            code = str(data.get("error") or "siwx_refused")
+            raise AuthenticationError(
+                f"{what}: the server refused the wallet's sign-in ({code}: "
+                f"{str(data.get('message') or '')[:200]})",
+                code=code,
+            )
+        return response
+
+    def _challenge_of(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        header = response.headers.get(_PAYMENT_REQUIRED)
+        data = _json_or_empty(response)
+        if "extensions" not in data and header:
+            data = decode_b64_json(header, _PAYMENT_REQUIRED)
+        if not data:
+            raise GigaProtocolError(f"{what}: the 402 reply carries no sign-in challenge")
+        return data
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        with transport_errors(what):
+            return await self._http.request(
+                method, self._url(path), json=json, headers=dict(headers or {})
+            )
+
+    def _check(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
+            raise GigaProtocolError(
+                f"{what}: the server redirected (HTTP {status}); API calls never follow "
+                "redirects, so no proof or payment went to another host"
+            )
+        raise_for_server_status(response, what)
+        if status == 402:
+            raise AuthenticationError(f"{what}: the server asked for authentication again")
+        if status == 404:
+            raise RunNotFoundError(f"{what}: not found (HTTP 404)")
+        raise GigaServerError(
+            f"{what}: HTTP {status}: {excerpt(response)}",
+            status_code=status,
+            body_excerpt=excerpt(response),
+        )
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validate(model: type[_Model], data: dict[str, Any], what: str) -> _Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
+        raise GigaProtocolError(f"{what}: the reply does not match the API ({fields})") from None

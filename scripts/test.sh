@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, type-check, then pytest (unit, emulator, integration, Prefect).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+echo "== ruff"
+ruff check prefect_giga tests flows benchmarks
+ruff format --check prefect_giga tests flows benchmarks
+echo "== mypy --strict prefect_giga"
+mypy --strict prefect_giga
+echo "== pytest"
+python -m pytest -q -p no:cacheprovider "$@"
