@@ -341,7 +341,7 @@ class GigaClient:
             raise self._outcome_unknown(payment, key, str(exc)) from exc
         status = response.status_code
         if status == 200:
-            return self._started(response, payment, what)
+            return self._started(response, payment, what, key)
         if status == 402:
             raise self._payment_rejection(response, payment)
         if status >= 500:
@@ -360,6 +360,7 @@ class GigaClient:
         response: httpx.Response,
         payment: SignedPayment | None,
         what: str,
+        key: str | None = None,
     ) -> StartedRun:
         data = parse_json(response, what)
         run_id = data.get("runId")
@@ -372,7 +373,7 @@ class GigaClient:
         receipt = None
         if payment is not None:
             receipt = decode_receipt(response.headers.get(_PAYMENT_RESPONSE), payment)
-        return StartedRun(run_id=run_id, status=status, receipt=receipt)
+        return StartedRun(run_id=run_id, status=status, receipt=receipt, idempotency_key=key)
 
     def _payment_rejection(self, response: httpx.Response, payment: SignedPayment) -> Exception:
         data = _json_or_empty(response)

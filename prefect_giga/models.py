@@ -180,6 +180,7 @@ class StartedRun(BaseModel):
         status: Its status when it started (usually ``running``).
         receipt: The settled payment, or ``None`` when re-attached to a run whose receipt
             was not recorded.
+        idempotency_key: The logical start's key (retry with it to re-attach, never re-pay).
 
     Example:
         >>> StartedRun(run_id="r1", status=RunStatus.RUNNING).run_id
@@ -191,6 +192,7 @@ class StartedRun(BaseModel):
     run_id: str
     status: RunStatus
     receipt: PaymentReceipt | None = None
+    idempotency_key: str | None = None
 
 
 class PresignedURL(BaseModel):

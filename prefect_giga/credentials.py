@@ -1,0 +1,164 @@
+"""`GigaCredentials`: the Prefect block holding the paying wallet and its spending settings."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from prefect.blocks.abstract import CredentialsBlock
+from pydantic import ConfigDict, Field, SecretStr, field_validator
+
+from .client import DEFAULT_BASE_URL, GigaClient
+from .exceptions import GigaConfigError
+from .money import parse_usd
+from .networks import get_network
+from .wallet import _check_private_key
+
+__all__ = ["GigaCredentials"]
+
+ENV_PRIVATE_KEY = "GIGA_PRIVATE_KEY"
+ENV_BASE_URL = "GIGA_BASE_URL"
+
+
+class GigaCredentials(CredentialsBlock):
+    """The wallet that pays for Giga runs, and the limits it pays within.
+
+    The private key is stored as a secret and never shown; the address is safe to show.
+
+    Attributes:
+        private_key: The paying wallet's hex private key.
+        base_url: The Giga server (point it at the emulator for tests).
+        network: The only network payments may use.
+        default_tier: The tier used when a task names none.
+        max_price_per_run: The most one run may cost, in USD.
+        allowed_payees: Addresses payments may go to (empty: any).
+        tier_prices: Prices for tier keys that are not prices themselves.
+
+    Example:
+        Load a saved block and start a run from a flow:
+        ```python
+        from prefect import flow
+        from prefect_giga import GigaCredentials
+
+        @flow
+        async def my_flow():
+            credentials = await GigaCredentials.load("BLOCK_NAME")
+            async with credentials.get_client() as giga:
+                started = await giga.start("Summarise yesterday's sales")
+        ```
+
+        In CI, build it from environment variables instead:
+        ```python
+        credentials = GigaCredentials.from_env()  # reads GIGA_PRIVATE_KEY, GIGA_BASE_URL
+        ```
+    """
+
+    _block_type_name: ClassVar[str] = "Giga Credentials"
+    _description: ClassVar[str] = (
+        "A wallet that pays for Giga agent runs in USDC over x402, with its spending limits."
+    )
+
+    # A malformed key must never be echoed back inside a validation error.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    private_key: SecretStr = Field(
+        default=...,
+        title="Private key",
+        description="Hex private key of the paying wallet (64 hex digits). Stored as a secret.",
+    )
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        title="Base URL",
+        description="The Giga server. Point it at the local emulator for tests.",
+    )
+    network: str = Field(
+        default="eip155:8453",
+        title="Network",
+        description="CAIP-2 network payments may use: eip155:8453 (Base) or eip155:84532.",
+    )
+    default_tier: str = Field(
+        default="$0.50",
+        title="Default tier",
+        description="Tier sent when a task names none, for example '$0.50' or '$1.00'.",
+    )
+    max_price_per_run: Decimal | None = Field(
+        default=None,
+        title="Max price per run (USD)",
+        description="Refuse any run quoted above this many USD. Empty: the tier's own price.",
+    )
+    allowed_payees: list[str] = Field(
+        default_factory=list,
+        title="Allowed payees",
+        description="Addresses payments may go to. Empty: any payee the server names.",
+    )
+    tier_prices: dict[str, Decimal] = Field(
+        default_factory=dict,
+        title="Tier prices",
+        description="USD prices for tier keys that are not prices themselves.",
+    )
+
+    @field_validator("private_key")
+    @classmethod
+    def _key_is_well_formed(cls, value: SecretStr) -> SecretStr:
+        _check_private_key(value.get_secret_value())
+        return value
+
+    @field_validator("network")
+    @classmethod
+    def _network_is_known(cls, value: str) -> str:
+        return get_network(value).caip2
+
+    @field_validator("max_price_per_run")
+    @classmethod
+    def _price_is_money(cls, value: Decimal | None) -> Decimal | None:
+        return None if value is None else parse_usd(value)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> GigaCredentials:
+        """Build the block from ``GIGA_PRIVATE_KEY`` (and ``GIGA_BASE_URL`` when set).
+
+        Raises:
+            GigaConfigError: ``GIGA_PRIVATE_KEY`` is not set.
+
+        Example:
+            ```python
+            credentials = GigaCredentials.from_env(max_price_per_run="1.00")
+            ```
+        """
+        key = os.environ.get(ENV_PRIVATE_KEY)
+        if not key:
+            raise GigaConfigError(f"Set {ENV_PRIVATE_KEY} to the paying wallet's private key")
+        fields: dict[str, Any] = {"private_key": key}
+        if os.environ.get(ENV_BASE_URL):
+            fields["base_url"] = os.environ[ENV_BASE_URL]
+        fields.update(overrides)
+        return cls(**fields)
+
+    @property
+    def address(self) -> str:
+        """The paying wallet's address (safe to show)."""
+        from .wallet import Wallet
+
+        return Wallet.from_private_key(self.private_key).address
+
+    def get_client(self, **overrides: Any) -> GigaClient:
+        """A `GigaClient` configured from this block; keyword arguments override settings.
+
+        Example:
+            ```python
+            async with credentials.get_client(timeout=60) as giga:
+                print(await giga.list_runs())
+            ```
+        """
+        settings: dict[str, Any] = {
+            "private_key": self.private_key,
+            "base_url": self.base_url,
+            "network": self.network,
+            "default_tier": self.default_tier,
+            "max_price_per_run": self.max_price_per_run,
+            "allowed_payees": self.allowed_payees or None,
+            "tier_prices": self.tier_prices,
+        }
+        settings.update(overrides)
+        return GigaClient(**settings)
