@@ -164,7 +164,11 @@ class RetryPolicy:
             ),
             reraise=True,
         )
-        result: T = await retrying(attempt)
+
+        async def run() -> T:  # tenacity only awaits functions it sees as coroutine functions
+            return await attempt()
+
+        result: T = await retrying(run)
         return result
 
 

@@ -231,4 +231,3 @@ async def default_agent(ctx: AgentContext) -> AgentResult:
         return AgentResult(duration=duration, success=False, error_code=code)
     ctx.log("Done", at=duration)
     return AgentResult(duration=duration)
-

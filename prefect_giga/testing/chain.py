@@ -11,7 +11,8 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from prefect_giga.money import to_atomic
 from prefect_giga.networks import Network
@@ -234,9 +235,9 @@ class InMemoryUsdc:
             self._balances[payer.lower()] = self._balance_locked(payer) - value
             self._balances[payee.lower()] = self._balance_locked(payee) + value
             self._block += 1
-            tx_hash = "0x" + keccak(
-                self.address.encode() + nonce + self._block.to_bytes(8, "big")
-            ).hex()
+            tx_hash = (
+                "0x" + keccak(self.address.encode() + nonce + self._block.to_bytes(8, "big")).hex()
+            )
             transfer = Transfer(
                 tx_hash=tx_hash,
                 block_number=self._block,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi.abi import decode, encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from x402.mechanisms.evm.constants import (
     AUTHORIZATION_STATE_ABI,
     BALANCE_OF_ABI,
@@ -26,7 +27,9 @@ __all__ = ["EmulatorEvmSigner"]
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _FAKE_CONTRACT_CODE = bytes.fromhex("6080604052")  # any non-empty bytecode
-_FACILITATOR_ADDRESS = to_checksum_address("0x" + keccak(text="giga-emulator-facilitator")[-20:].hex())
+_FACILITATOR_ADDRESS = to_checksum_address(
+    "0x" + keccak(text="giga-emulator-facilitator")[-20:].hex()
+)
 
 
 def _signature(entry: dict[str, Any]) -> tuple[str, list[str], list[str]]:

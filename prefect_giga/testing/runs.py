@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import shutil
 import string
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 from prefect_giga.testing.agent import AgentResult, LogRecord
 from prefect_giga.testing.clock import isoformat_ms
 
-__all__ = ["Run", "RunStore", "TERMINAL_STATUSES"]
+__all__ = ["TERMINAL_STATUSES", "Run", "RunStore"]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed"})
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -176,22 +177,40 @@ class RunStore:
     """Thread-safe run storage with per-wallet ownership and per-run workspaces.
 
     Args:
-        root: Directory that holds one workspace directory per run.
+        root: Directory that holds one workspace directory per run; when ``None``, a
+            temporary directory is created on first use and deleted by `cleanup`.
         seed: Seeds run ids, so a test session produces the same ids every time.
 
     Example:
-        >>> import tempfile
-        >>> store = RunStore(Path(tempfile.mkdtemp()))
+        >>> store = RunStore()
         >>> len(store.new_id())
         22
+        >>> store.cleanup()
     """
 
-    def __init__(self, root: Path, *, seed: int = 0) -> None:
-        self.root = root
+    def __init__(self, root: Path | None = None, *, seed: int = 0) -> None:
+        self._root = root
+        self._owns_root = root is None
         self._seed = seed
         self._rng = random.Random(seed)  # noqa: S311 - ids for a local emulator
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the run workspaces (created on first use)."""
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="giga-emulator-"))
+            return self._root
+
+    def cleanup(self) -> None:
+        """Delete every workspace, and the root directory when the store created it."""
+        self.reset()
+        with self._lock:
+            root, self._root = (self._root, None) if self._owns_root else (None, self._root)
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
     def new_id(self) -> str:
         """A fresh cuid-like id (``cl`` + 20 lowercase alphanumerics)."""
@@ -243,5 +262,7 @@ class RunStore:
             ids = list(self._runs)
             self._runs.clear()
             self._rng = random.Random(self._seed)  # noqa: S311
-        for run_id in ids:
-            shutil.rmtree(self.root / run_id, ignore_errors=True)
+            root = self._root
+        if root is not None:
+            for run_id in ids:
+                shutil.rmtree(root / run_id, ignore_errors=True)

@@ -1,0 +1,148 @@
+"""The free routes: SIWX-gated ``read``, ``list``, ``file-url``, and token-gated ``file``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from eth_utils.address import to_checksum_address
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from prefect_giga.testing.bodies import (
+    BodyError,
+    parse_file_url_body,
+    parse_list_body,
+    parse_read_body,
+)
+from prefect_giga.testing.clock import isoformat_ms
+from prefect_giga.testing.payments import b64_json
+from prefect_giga.testing.responses import BodyTooLarge, json_error, origin_of, read_limited
+from prefect_giga.testing.siwx import SiwxError
+from prefect_giga.testing.tokens import TokenError
+
+if TYPE_CHECKING:
+    from prefect_giga.testing.emulator import GigaEmulator
+
+__all__ = ["file_endpoint", "siwx_endpoint"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+AuthedHandler = Callable[["GigaEmulator", Request, str, bytes], Awaitable[Response]]
+
+_DESCRIPTIONS = {
+    "/api/read": "Read the status of a Giga run",
+    "/api/list": "List your Giga runs",
+    "/api/file-url": "Get a presigned download URL for a run file",
+}
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _proof(request: Request) -> str | None:
+    proof = request.headers.get("sign-in-with-x")
+    if proof:
+        return proof
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _authenticate(emulator: GigaEmulator, request: Request) -> str | Response:
+    scheme, host = origin_of(request)
+    proof = _proof(request)
+    if proof is None:
+        description = _DESCRIPTIONS.get(request.url.path, "SIWX-protected endpoint")
+        challenge = emulator.siwx.challenge(str(request.url), host, description)
+        headers = {"PAYMENT-REQUIRED": b64_json(challenge), **_NO_STORE}
+        return JSONResponse(challenge, status_code=402, headers=headers)
+    try:
+        wallet = await emulator.siwx.verify(proof, scheme=scheme, host=host)
+    except SiwxError as exc:
+        return json_error(402, exc.code, exc.message)
+    return to_checksum_address(wallet)
+
+
+async def _read(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
+    run_id, include_files = parse_read_body(raw)
+    run = emulator.run_store.get(run_id, owner=wallet)
+    if run is None:
+        return json_error(404, "not_found", "Run not found")
+    return JSONResponse(run.detail(emulator.clock.now(), include_files), headers=_NO_STORE)
+
+
+async def _list(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
+    limit, offset = parse_list_body(raw)
+    now = emulator.clock.now()
+    runs = emulator.run_store.for_owner(wallet, now)[offset : offset + limit]
+    return JSONResponse({"runs": [run.summary(now) for run in runs]}, headers=_NO_STORE)
+
+
+async def _file_url(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
+    run_id, path = parse_file_url_body(raw)
+    run = emulator.run_store.get(run_id, owner=wallet)
+    if run is None:
+        return json_error(404, "not_found", "Run not found")
+    relative = path.lstrip("/")
+    if run.resolve_file(relative, emulator.clock.now()) is None:
+        return json_error(404, "not_found", "File not found")
+    token, expires_at = emulator.tokens.issue(
+        run.id, relative, expired=emulator.faults.expired_file_urls
+    )
+    scheme, host = origin_of(request)
+    return JSONResponse(
+        {"url": f"{scheme}://{host}/api/file?token={token}", "expiresAt": isoformat_ms(expires_at)},
+        headers=_NO_STORE,
+    )
+
+
+_HANDLERS: dict[str, AuthedHandler] = {
+    "read": _read,
+    "list": _list,
+    "file-url": _file_url,
+}
+
+
+def siwx_endpoint(emulator: GigaEmulator, name: str) -> Handler:
+    """Build the SIWX-gated handler ``name`` (``read``, ``list`` or ``file-url``)."""
+    handler = _HANDLERS[name]
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            raw = await read_limited(request, emulator.config.max_request_bytes)
+        except BodyTooLarge:
+            return json_error(413, "payload_too_large", "Request body is too large")
+        wallet = await _authenticate(emulator, request)
+        if isinstance(wallet, Response):
+            return wallet
+        try:
+            return await handler(emulator, request, wallet, raw)
+        except BodyError as exc:
+            return json_error(400, "invalid_request", str(exc))
+
+    return endpoint
+
+
+def file_endpoint(emulator: GigaEmulator) -> Handler:
+    """Build the ``GET /api/file?token=`` handler (the token is the only credential)."""
+
+    async def download(request: Request) -> Response:
+        token = request.query_params.get("token")
+        if not token:
+            return json_error(400, "missing_token", "The token query parameter is required")
+        try:
+            grant = emulator.tokens.verify(token)
+        except TokenError as exc:
+            return json_error(exc.status, exc.code, str(exc))
+        run = emulator.run_store.get(grant.run_id)
+        path = run.resolve_file(grant.path, emulator.clock.now()) if run else None
+        if path is None:
+            return json_error(404, "not_found", "File not found")
+        return FileResponse(
+            path,
+            filename=path.name,
+            content_disposition_type="attachment",
+            headers=_NO_STORE,
+        )
+
+    return download

@@ -1,0 +1,164 @@
+"""``POST /api/start``: quote, verify, run, then settle (the router's order)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from decimal import ROUND_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from prefect_giga.money import to_atomic
+from prefect_giga.testing.agent import AgentContext, AgentResult
+from prefect_giga.testing.bodies import BodyError, StartRequest, parse_start_body
+from prefect_giga.testing.ledger import LedgerEntry
+from prefect_giga.testing.payments import PaymentRejected, VerifiedPayment, b64_json
+from prefect_giga.testing.responses import BodyTooLarge, json_error, read_limited
+from prefect_giga.testing.runs import Run
+
+if TYPE_CHECKING:
+    from prefect_giga.testing.emulator import GigaEmulator
+
+__all__ = ["start_endpoint"]
+
+_MICRO = Decimal("0.000001")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _quote(emulator: GigaEmulator, body: StartRequest | None) -> tuple[str, Decimal] | Response:
+    config = emulator.config
+    if body is None:
+        tier = config.highest_tier
+    else:
+        tier = body.tier or config.default_tier
+        if tier not in config.tiers:
+            if config.unknown_tier == "reject":
+                return json_error(400, "unknown_tier", f"Unknown tier {tier!r}")
+            tier = config.default_tier
+    price = config.tiers[tier]
+    multiplier = emulator.faults.quote_multiplier
+    if multiplier != 1:  # hostile quote inflation
+        price = (price * multiplier).quantize(_MICRO, ROUND_UP)
+    return tier, price
+
+
+async def _create_run(
+    emulator: GigaEmulator, payment: VerifiedPayment, tier: str, price: Decimal, body: StartRequest
+) -> Run:
+    run_id = emulator.run_store.new_id()
+    workspace = emulator.run_store.workspace_for(run_id)
+    created = emulator.clock.now()
+    ctx = AgentContext(run_id, body.prompt, tier, price, body.files, workspace)
+    try:
+        result = await emulator.agent(ctx)
+    except Exception:
+        result = AgentResult(duration=0.0, success=False, error_code="agent_crashed")
+    digest = hashlib.sha256(run_id.encode()).hexdigest()
+    run = Run(
+        id=run_id,
+        owner=payment.payer,
+        tier=tier,
+        price=price,
+        created_at=created,
+        pending_seconds=emulator.config.pending_seconds,
+        logs_delay=emulator.config.logs_delay_seconds,
+        model=emulator.config.model,
+        session_id=f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}",
+        workspace=workspace,
+        result=result,
+        records=tuple(ctx.records),
+        arrival=tuple(emulator.faults.shuffled(len(ctx.records))),
+    )
+    emulator.run_store.add(run)
+    return run
+
+
+def _rejection(
+    emulator: GigaEmulator, url: str, expected: dict[str, Any], rejected: PaymentRejected
+) -> Response:
+    response = json_error(402, rejected.reason, rejected.message, reason=rejected.reason)
+    challenge = emulator.payments.challenge(url, expected, rejected.reason)
+    response.headers["PAYMENT-REQUIRED"] = b64_json(challenge)
+    return response
+
+
+def _settle(
+    emulator: GigaEmulator, request: Request, payment: VerifiedPayment, run: Run
+) -> Response:
+    settled = emulator.payments.settle(payment, fail=emulator.faults.take_settle_failure())
+    if not settled.success:
+        if not emulator.config.keep_unpaid_runs:
+            emulator.run_store.discard(run.id)
+        return JSONResponse({"success": False, "error": "Settlement failed"}, status_code=500)
+    run.transaction = settled.transaction
+    required = payment.requirements
+    emulator.record_settlement(
+        LedgerEntry(
+            payer=payment.payer,
+            payee=required.pay_to,
+            amount=int(required.amount),
+            asset=required.asset,
+            network=str(required.network),
+            nonce=payment.nonce,
+            tx_hash=settled.transaction,
+            run_id=run.id,
+            time=emulator.clock.now(),
+        )
+    )
+    if emulator.config.proxy and emulator.faults.take_drop():  # only the proxy can drop
+        emulator.dropper.mark(request.scope.get("client"))
+    receipt = {
+        "success": True,
+        "payer": payment.payer,
+        "transaction": settled.transaction,
+        "network": str(settled.network),
+        "amount": required.amount,
+    }
+    return JSONResponse(
+        {"runId": run.id, "status": run.status(emulator.clock.now())},
+        headers={"PAYMENT-RESPONSE": b64_json(receipt), **_NO_STORE},
+    )
+
+
+def start_endpoint(emulator: GigaEmulator) -> Callable[[Request], Awaitable[Response]]:
+    """Build the ``POST /api/start`` handler for ``emulator``.
+
+    The body is parsed first: a valid body is quoted at its tier, an invalid one at the
+    highest tier (and its paid retry gets 400, uncharged). A paid request is verified,
+    the run is created (the agent runs), and only then is the payment settled.
+    """
+
+    async def start(request: Request) -> Response:
+        try:
+            raw = await read_limited(request, emulator.config.max_request_bytes)
+        except BodyTooLarge:
+            return json_error(413, "payload_too_large", "Request body is too large")
+        try:
+            body: StartRequest | None = parse_start_body(raw)
+            problem = ""
+        except BodyError as exc:
+            body, problem = None, str(exc)
+        quote = _quote(emulator, body)
+        if isinstance(quote, Response):
+            return quote
+        tier, price = quote
+        payee = emulator.faults.payee_override or emulator.config.payee
+        expected = emulator.payments.requirement(to_atomic(price), payee)
+        url = str(request.url)
+        header = request.headers.get("payment-signature")
+        if not header:
+            challenge = emulator.payments.challenge(url, expected, "Payment required")
+            headers = {"PAYMENT-REQUIRED": b64_json(challenge), **_NO_STORE}
+            return Response(status_code=402, headers=headers)
+        if body is None:
+            return json_error(400, "invalid_request", problem)
+        try:
+            payment = emulator.payments.verify(header, expected)
+        except PaymentRejected as rejected:
+            return _rejection(emulator, url, expected, rejected)
+        run = await _create_run(emulator, payment, tier, price, body)
+        return _settle(emulator, request, payment, run)
+
+    return start
