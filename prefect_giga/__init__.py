@@ -37,6 +37,23 @@ _EXPORTS: dict[str, str] = {
     "RunStatus": "prefect_giga.models",
     "RunSummary": "prefect_giga.models",
     "StartedRun": "prefect_giga.models",
+    # Prefect layer
+    "GigaCredentials": "prefect_giga.credentials",
+    "SpendBudget": "prefect_giga.budget",
+    "start_run": "prefect_giga.tasks",
+    "astart_run": "prefect_giga.tasks",
+    "wait_for_run": "prefect_giga.tasks",
+    "await_run": "prefect_giga.tasks",
+    "harvest_run": "prefect_giga.tasks",
+    "aharvest_run": "prefect_giga.tasks",
+    "run_prompt": "prefect_giga.flows",
+    "run_prompts": "prefect_giga.flows",
+    "RunOutput": "prefect_giga.results",
+    "HarvestedFile": "prefect_giga.results",
+    "PromptItem": "prefect_giga.results",
+    "BatchResult": "prefect_giga.results",
+    "BatchItemResult": "prefect_giga.results",
+    "ItemOutcome": "prefect_giga.results",
     # errors
     "AttachmentError": "prefect_giga.exceptions",
     "AuthenticationError": "prefect_giga.exceptions",
@@ -66,6 +83,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AttachmentError",
     "AuthenticationError",
+    "BatchItemResult",
+    "BatchResult",
     "BudgetExceededError",
     "DownloadedFile",
     "FileAttachment",
@@ -73,18 +92,22 @@ __all__ = [
     "FileTooLargeError",
     "GigaClient",
     "GigaConfigError",
+    "GigaCredentials",
     "GigaError",
     "GigaProtocolError",
     "GigaServerError",
     "GigaTimeoutError",
     "GigaTransportError",
+    "HarvestedFile",
     "InsufficientFundsError",
+    "ItemOutcome",
     "LinkExpiredError",
     "OutcomeUnknownError",
     "PaymentError",
     "PaymentReceipt",
     "PaymentRejectedError",
     "PresignedURL",
+    "PromptItem",
     "Quote",
     "QuoteRefusedError",
     "RateLimitedError",
@@ -94,20 +117,32 @@ __all__ = [
     "RunFileNotFoundError",
     "RunLogs",
     "RunNotFoundError",
+    "RunOutput",
     "RunStatus",
     "RunSummary",
     "SettlementFailedError",
     "SiwxChallengeError",
+    "SpendBudget",
     "StartedRun",
     "SyncGigaClient",
     "UnsafePathError",
     "Wallet",
     "__version__",
+    "aharvest_run",
+    "astart_run",
+    "await_run",
+    "harvest_run",
+    "run_prompt",
+    "run_prompts",
+    "start_run",
+    "wait_for_run",
 ]
 
 if TYPE_CHECKING:
     from ._http import RetryPolicy
+    from .budget import SpendBudget
     from .client import GigaClient
+    from .credentials import GigaCredentials
     from .exceptions import (
         AttachmentError,
         AuthenticationError,
@@ -134,6 +169,7 @@ if TYPE_CHECKING:
         UnsafePathError,
     )
     from .files import DownloadedFile
+    from .flows import run_prompt, run_prompts
     from .models import (
         FileAttachment,
         FileEntry,
@@ -146,7 +182,23 @@ if TYPE_CHECKING:
         RunSummary,
         StartedRun,
     )
+    from .results import (
+        BatchItemResult,
+        BatchResult,
+        HarvestedFile,
+        ItemOutcome,
+        PromptItem,
+        RunOutput,
+    )
     from .sync import SyncGigaClient
+    from .tasks import (
+        aharvest_run,
+        astart_run,
+        await_run,
+        harvest_run,
+        start_run,
+        wait_for_run,
+    )
     from .wallet import Wallet
 
 
