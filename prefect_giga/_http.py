@@ -97,7 +97,9 @@ def transport_errors(what: str) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         raise GigaTransportError(f"{what}: timed out ({type(exc).__name__})") from exc
-    except httpx.TransportError as exc:
+    except (httpx.DecodingError, httpx.TooManyRedirects) as exc:
+        raise GigaProtocolError(f"{what}: {type(exc).__name__}: {redact(str(exc))}") from exc
+    except httpx.RequestError as exc:
         raise GigaTransportError(f"{what}: {type(exc).__name__}: {redact(str(exc))}") from exc
 
 

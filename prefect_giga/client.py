@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -28,14 +27,10 @@ from .exceptions import (
     GigaConfigError,
     GigaProtocolError,
     GigaServerError,
-    GigaTransportError,
-    InsufficientFundsError,
     LinkExpiredError,
-    OutcomeUnknownError,
-    PaymentRejectedError,
+    QuoteRefusedError,
     RunFileNotFoundError,
     RunNotFoundError,
-    SettlementFailedError,
 )
 from .files import (
     DEFAULT_MAX_REQUEST_BYTES,
@@ -45,15 +40,15 @@ from .files import (
     safe_destination,
     write_stream_atomically,
 )
-from .models import PresignedURL, Quote, Run, RunPage, RunStatus, RunSummary, StartedRun
-from .money import format_usd, parse_usd
+from .journal import Journal
+from .models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
+from .money import parse_usd
 from .networks import get_network
+from .pagination import MAX_PAGE_SIZE, PageWalker
+from .paid_start import PaidStart, ReconcilePolicy
 from .payments import (
     PaymentPolicy,
-    SignedPayment,
     decode_b64_json,
-    decode_receipt,
-    sign_payment,
 )
 from .wallet import EthSigner, Wallet
 
@@ -63,7 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "BeforePaymentHook", "GigaClient"]
 
 DEFAULT_BASE_URL = "https://giga.dev"
-MAX_PAGE_SIZE = 100
 
 BeforePaymentHook = Callable[[Quote], Awaitable[None]]
 """Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
@@ -94,6 +88,13 @@ class GigaClient:
         max_download_bytes: The largest file a download keeps (default: no cap).
         retry: The retry policy for free calls. Paid requests are never retried blindly.
         before_payment: An async hook called with each checked quote before signing.
+        max_spend_per_day: The most this wallet may spend over a rolling 24 hours, in USD,
+            counted in the journal across every process on the machine.
+        pin_payee: Refuse a payee that differs from the one last paid on this server (when
+            ``allowed_payees`` is not set).
+        journal: The payment journal (default: `Journal()` at ``$GIGA_JOURNAL_PATH`` or
+            ``~/.prefect-giga/journal.sqlite3``).
+        reconcile: How a start with a lost reply is reconciled.
         http_client: An ``httpx.AsyncClient`` to use instead of the client's own.
 
     Example:
@@ -122,6 +123,10 @@ class GigaClient:
         max_download_bytes: int | None = None,
         retry: RetryPolicy | None = None,
         before_payment: BeforePaymentHook | None = None,
+        max_spend_per_day: Decimal | str | int | None = None,
+        pin_payee: bool = True,
+        journal: Journal | None = None,
+        reconcile: ReconcilePolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         if (private_key is None) == (signer is None):
@@ -143,14 +148,22 @@ class GigaClient:
                 if allowed_payees is None
                 else frozenset(a.lower() for a in allowed_payees),
             )
+            self.max_spend_per_day = (
+                None if max_spend_per_day is None else parse_usd(max_spend_per_day)
+            )
+            self.policy.expected_price(default_tier)
+        except QuoteRefusedError as exc:
+            raise GigaConfigError(f"default_tier: {exc}") from None
         except ValueError as exc:
             raise GigaConfigError(str(exc)) from None
         self.default_tier = default_tier
-        self.policy.expected_price(default_tier)
         self.max_request_bytes = max_request_bytes
         self.max_download_bytes = max_download_bytes
         self.retry = retry or RetryPolicy()
-        self._before_payment = before_payment
+        self.before_payment = before_payment
+        self.pin_payee = pin_payee
+        self.journal = journal or Journal()
+        self.reconcile = reconcile or ReconcilePolicy()
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -226,7 +239,7 @@ class GigaClient:
         """
         chosen = tier or self.default_tier
         body = self._start_body(prompt, chosen, files)
-        probed = await self.retry.call(lambda: self._probe(body, chosen))
+        probed = await self.retry.call(PaidStart(self, "", body, chosen).probe)
         if isinstance(probed, StartedRun):
             raise GigaProtocolError(
                 f"The server started run {probed.run_id} without asking for payment"
@@ -273,22 +286,8 @@ class GigaClient:
         """
         chosen = tier or self.default_tier
         body = self._start_body(prompt, chosen, files)
-        probed = await self.retry.call(lambda: self._probe(body, chosen))
-        if isinstance(probed, StartedRun):
-            return probed
-        quote, challenge, accepted = probed
-        if self._before_payment is not None:
-            await self._before_payment(quote)
         key = idempotency_key or uuid.uuid4().hex
-        payment = await sign_payment(
-            self.wallet,
-            challenge,
-            accepted,
-            quote,
-            nonce=self.wallet.payment_nonce(key),
-            idempotency_key=key,
-        )
-        return await self._send_paid(body, payment, key)
+        return await PaidStart(self, key, body, chosen).run()
 
     def _start_body(
         self,
@@ -300,111 +299,10 @@ class GigaClient:
             raise GigaConfigError("The prompt must be a non-empty string")
         self.policy.expected_price(tier)
         body: dict[str, Any] = {"prompt": prompt, "tier": tier}
-        if files:
-            body["files"] = encode_attachments(
-                files, prompt=prompt, max_request_bytes=self.max_request_bytes
-            )
+        encoded = encode_attachments(files, prompt=prompt, max_request_bytes=self.max_request_bytes)
+        if encoded:
+            body["files"] = encoded
         return body
-
-    async def _probe(
-        self,
-        body: dict[str, Any],
-        tier: str,
-    ) -> StartedRun | tuple[Quote, dict[str, Any], dict[str, Any]]:
-        what = "start (quote)"
-        response = await self._send("POST", "/api/start", what, json=body)
-        if response.status_code == 402:
-            header = response.headers.get(_PAYMENT_REQUIRED)
-            if not header:
-                raise GigaProtocolError(
-                    f"{what}: the 402 reply has no PAYMENT-REQUIRED header; nothing was signed"
-                )
-            challenge = decode_b64_json(header, _PAYMENT_REQUIRED)
-            quote, accepted = self.policy.choose(challenge, tier)
-            return quote, challenge, accepted
-        self._check(response, what)
-        return self._started(response, None, what)
-
-    async def _send_paid(
-        self, body: dict[str, Any], payment: SignedPayment, key: str
-    ) -> StartedRun:
-        what = "start (paid)"
-        try:
-            response = await self._send(
-                "POST",
-                "/api/start",
-                what,
-                json=body,
-                headers={_PAYMENT_SIGNATURE: payment.header},
-            )
-        except GigaTransportError as exc:
-            raise self._outcome_unknown(payment, key, str(exc)) from exc
-        status = response.status_code
-        if status == 200:
-            return self._started(response, payment, what, key)
-        if status == 402:
-            raise self._payment_rejection(response, payment)
-        if status >= 500:
-            data = _json_or_empty(response)
-            if data.get("success") is False and "settle" in str(data.get("error", "")).lower():
-                raise SettlementFailedError(
-                    f"The server could not settle the {format_usd(payment.quote.amount)} payment "
-                    "(HTTP 500 'Settlement failed'); this attempt was not charged"
-                )
-            raise self._outcome_unknown(payment, key, f"HTTP {status}: {excerpt(response)}")
-        self._check(response, what)
-        raise GigaProtocolError(f"{what}: unexpected HTTP {status}: {excerpt(response)}")
-
-    def _started(
-        self,
-        response: httpx.Response,
-        payment: SignedPayment | None,
-        what: str,
-        key: str | None = None,
-    ) -> StartedRun:
-        data = parse_json(response, what)
-        run_id = data.get("runId")
-        if not isinstance(run_id, str) or not run_id:
-            raise GigaProtocolError(f"{what}: the reply has no runId")
-        try:
-            status = RunStatus(data.get("status", "running"))
-        except ValueError:
-            raise GigaProtocolError(f"{what}: unknown run status {data.get('status')!r}") from None
-        receipt = None
-        if payment is not None:
-            receipt = decode_receipt(response.headers.get(_PAYMENT_RESPONSE), payment)
-        return StartedRun(run_id=run_id, status=status, receipt=receipt, idempotency_key=key)
-
-    def _payment_rejection(self, response: httpx.Response, payment: SignedPayment) -> Exception:
-        data = _json_or_empty(response)
-        header = response.headers.get(_PAYMENT_REQUIRED)
-        if header:
-            with contextlib.suppress(GigaProtocolError):
-                data = {**decode_b64_json(header, _PAYMENT_REQUIRED), **data}
-        reason = str(data.get("reason") or data.get("error") or "payment_rejected")
-        if "insufficient" in reason.lower():
-            return InsufficientFundsError(
-                f"The wallet {payment.payer} holds too little USDC on {self.network.name} "
-                f"({self.network.caip2}) to pay {format_usd(payment.quote.amount)}: fund that "
-                "address with USDC on that network and try again",
-                reason=reason,
-            )
-        return PaymentRejectedError(
-            f"The server rejected the {format_usd(payment.quote.amount)} payment ({reason}); "
-            "it was not charged for this attempt",
-            reason=reason,
-        )
-
-    def _outcome_unknown(self, payment: SignedPayment, key: str, why: str) -> OutcomeUnknownError:
-        return OutcomeUnknownError(
-            f"The paid start lost its reply ({why}). It may or may not have been charged: look "
-            f"up EIP-3009 nonce {payment.nonce} of {payment.payer} on {self.network.name}. "
-            "Retrying with the same idempotency key cannot pay twice.",
-            idempotency_key=key,
-            payment_nonce=payment.nonce,
-            payer=payment.payer,
-            network=self.network.caip2,
-        )
 
     # --- SIWX reads ----------------------------------------------------------------------
 
@@ -458,18 +356,11 @@ class GigaClient:
                 print(run.id)
             ```
         """
-        size = max(1, min(page_size, MAX_PAGE_SIZE))
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            page = await self.list_runs(limit=size, offset=offset)
-            for run in page:
-                if run.id not in seen:
-                    seen.add(run.id)
-                    yield run
-            if len(page) < size:
-                return
-            offset += size
+        walker = PageWalker(page_size)
+        while not walker.done:
+            page = await self.list_runs(limit=walker.size, offset=walker.offset)
+            for run in walker.take(page):
+                yield run
 
     async def file_url(self, run_id: str, path: str) -> PresignedURL:
         """A presigned download link for one of a run's files (valid about an hour).
@@ -532,16 +423,14 @@ class GigaClient:
         target = safe_destination(dest, path)
         cap = max_bytes if max_bytes is not None else self.max_download_bytes
 
-        async def attempt() -> DownloadedFile:
-            link = await self.file_url(run_id, path)
-            try:
-                size, sha = await self._stream_to(link, target, cap, path)
-            except LinkExpiredError:
-                link = await self.file_url(run_id, path)
-                size, sha = await self._stream_to(link, target, cap, path)
-            return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)
+        async def stream(link: PresignedURL) -> tuple[int, str]:
+            return await self.retry.call(lambda: self._stream_to(link, target, cap, path))
 
-        return await self.retry.call(attempt)
+        try:
+            size, sha = await stream(await self.file_url(run_id, path))
+        except LinkExpiredError:  # one fresh link, then give up
+            size, sha = await stream(await self.file_url(run_id, path))
+        return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)
 
     async def _stream_to(
         self,
@@ -657,7 +546,11 @@ class GigaClient:
     ) -> httpx.Response:
         with transport_errors(what):
             return await self._http.request(
-                method, self._url(path), json=json, headers=dict(headers or {})
+                method,
+                self._url(path),
+                json=json,
+                headers=dict(headers or {}),
+                follow_redirects=False,
             )
 
     def _check(self, response: httpx.Response, what: str) -> None:

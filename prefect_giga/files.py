@@ -97,8 +97,13 @@ def encode_attachments(
         >>> encode_attachments([("a.txt", b"hi")], prompt="p", max_request_bytes=1000)
         [{'filename': 'a.txt', 'contentType': 'text/plain', 'data': 'aGk='}]
     """
-    attachments = [_to_attachment(item, i) for i, item in enumerate(files or ())]
     estimated = len(prompt.encode("utf-8")) + 256
+    if estimated > max_request_bytes:
+        raise AttachmentError(
+            f"The prompt alone makes the request larger than {max_request_bytes} bytes; nothing "
+            "was paid. Shorten it, attach the text as a file, or raise max_request_bytes."
+        )
+    attachments = [_to_attachment(item, i) for i, item in enumerate(files or ())]
     encoded: list[dict[str, str]] = []
     for attachment in attachments:
         estimated += 4 * ((attachment.size + 2) // 3) + len(attachment.filename) + 96
@@ -143,12 +148,13 @@ def safe_destination(dest: str | os.PathLike[str], remote_path: str) -> Path:
         or "\x00" in text
         or pure.is_absolute()
         or ".." in pure.parts
+        or not [part for part in pure.parts if part != "."]
         or (pure.parts and ":" in pure.parts[0])
     ):
         raise UnsafePathError(f"Refusing to write {remote_path!r}: it would land outside {root}")
     target = root.joinpath(*pure.parts)
     resolved = target.resolve()
-    if resolved != root and root not in resolved.parents:
+    if root not in resolved.parents:
         raise UnsafePathError(f"Refusing to write {remote_path!r}: it resolves outside {root}")
     return target
 

@@ -181,6 +181,10 @@ class StartedRun(BaseModel):
         receipt: The settled payment, or ``None`` when re-attached to a run whose receipt
             was not recorded.
         idempotency_key: The logical start's key (retry with it to re-attach, never re-pay).
+        reattached: The run was recorded in the journal by an earlier attempt; nothing was
+            sent this time.
+        reconciled: The paid request lost its reply and the run was identified afterwards
+            (its receipt then has no transaction hash).
 
     Example:
         >>> StartedRun(run_id="r1", status=RunStatus.RUNNING).run_id
@@ -193,6 +197,8 @@ class StartedRun(BaseModel):
     status: RunStatus
     receipt: PaymentReceipt | None = None
     idempotency_key: str | None = None
+    reattached: bool = False
+    reconciled: bool = False
 
 
 class PresignedURL(BaseModel):

@@ -68,9 +68,10 @@ def to_usd(atomic: int | str) -> Decimal:
         Decimal('1.5')
     """
     text = str(atomic)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"not an atomic USDC amount: {atomic!r}")
-    return (Decimal(int(text)) / _SCALE).normalize()
+    amount = (Decimal(int(text)) / _SCALE).normalize()
+    return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
 
 
 def format_usd(amount: Decimal) -> str:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 PAYMENT_IDENTIFIER = "payment-identifier"
+_ADDRESS = re.compile(r"^0x[0-9a-f]{40}$", re.IGNORECASE)
 MAX_ACCEPTED_TIMEOUT_SECONDS = 3600
 
 
@@ -133,6 +135,11 @@ class PaymentPolicy:
                 raise GigaProtocolError(
                     "An 'accepts' entry of the payment challenge is not an object"
                 )
+            if not _ADDRESS.match(str(entry.get("payTo", ""))):
+                raise GigaProtocolError(
+                    f"The payment challenge's payTo {str(entry.get('payTo'))[:60]!r} is not an "
+                    "address; nothing was signed"
+                )
             refusal = self._refusal(entry)
             if refusal is None:
                 return self._check_price(entry, tier, expected), entry
@@ -178,7 +185,7 @@ class PaymentPolicy:
 
     def _check_price(self, entry: Mapping[str, Any], tier: str, expected: Decimal) -> Quote:
         raw = str(entry.get("amount", ""))
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise GigaProtocolError(f"The quoted amount {raw!r} is not an integer of atomic units")
         amount = to_usd(raw)
         quote = Quote(

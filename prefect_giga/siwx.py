@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .exceptions import SiwxChallengeError
 from .wallet import Wallet
@@ -203,19 +203,29 @@ def check_challenge_origin(info: SiwxInfo, url: str) -> None:
         prefect_giga.exceptions.SiwxChallengeError: ...
     """
     request = urlsplit(url)
-    allowed = {request.hostname or "", request.netloc}
-    if info.domain not in allowed:
+    host = (request.hostname or "").lower()
+    if info.domain.lower() not in {host, f"{host}:{_port(request)}", request.netloc.lower()}:
         raise SiwxChallengeError(
             f"Refusing to sign in: the SIWX challenge is for domain {info.domain!r}, but the "
             f"request goes to {request.netloc!r}"
         )
-    challenge_uri = urlsplit(info.uri)
-    if (challenge_uri.scheme, challenge_uri.netloc) != (request.scheme, request.netloc):
+    if _origin(urlsplit(info.uri)) != _origin(request):
         raise SiwxChallengeError(
-            f"Refusing to sign in: the SIWX challenge's URI origin "
-            f"{challenge_uri.scheme}://{challenge_uri.netloc} is not the request's origin "
-            f"{request.scheme}://{request.netloc}"
+            f"Refusing to sign in: the SIWX challenge's URI {info.uri!r} is not on the "
+            f"request's origin {request.scheme}://{request.netloc}"
         )
+
+
+def _port(parts: SplitResult) -> int:
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return port if port is not None else (443 if parts.scheme == "https" else 80)
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int]:
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), _port(parts))
 
 
 def parse_challenge(payment_required: Mapping[str, Any], chain_id: str) -> SiwxInfo:

@@ -12,6 +12,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .client import GigaClient
 from .files import AttachmentInput, DownloadedFile
 from .models import PresignedURL, Quote, Run, RunSummary, StartedRun
+from .pagination import PageWalker
 
 __all__ = ["SyncGigaClient"]
 
@@ -108,18 +109,9 @@ class SyncGigaClient:
 
     def iter_runs(self, *, page_size: int = 100) -> Iterator[RunSummary]:
         """Blocking `GigaClient.iter_runs`: fetches one page at a time."""
-        size = max(1, min(page_size, 100))
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            page = self.list_runs(limit=size, offset=offset)
-            for run in page:
-                if run.id not in seen:
-                    seen.add(run.id)
-                    yield run
-            if len(page) < size:
-                return
-            offset += size
+        walker = PageWalker(page_size)
+        while not walker.done:
+            yield from walker.take(self.list_runs(limit=walker.size, offset=walker.offset))
 
     def file_url(self, run_id: str, path: str) -> PresignedURL:
         """Blocking `GigaClient.file_url`."""

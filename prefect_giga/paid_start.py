@@ -1,0 +1,399 @@
+"""One logical paid start, exactly once: journal, check, sign, send, and reconcile.
+
+Every payment signed for a start uses the EIP-3009 nonce derived from its idempotency key,
+so the USDC contract settles at most one of them whatever the server does. What is left to
+get right is *finding the run* when a reply is lost; this module does that:
+
+1. A start the journal already tied to a run is returned without any request.
+2. When the paid request's reply is lost (connection dropped, timeout, 5xx), the *same*
+   signed payment is sent again: ``200`` gives the run; ``nonce already used`` proves an
+   earlier attempt was paid; ``500 Settlement failed`` means that attempt was not charged.
+3. A paid-but-unseen run is claimed from ``/api/list`` only when the claim is unambiguous:
+   exactly one run of this wallet appeared since the payment left, no other start of the
+   wallet is in flight in the journal, and the run is not already another start's.
+   Otherwise `OutcomeUnknownError` says so, with the nonce and the candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._http import excerpt, parse_json
+from .exceptions import (
+    GigaError,
+    GigaProtocolError,
+    GigaTransportError,
+    InsufficientFundsError,
+    OutcomeUnknownError,
+    PaymentRejectedError,
+    QuoteRefusedError,
+    SettlementFailedError,
+)
+from .journal import JournalEntry
+from .models import PaymentReceipt, Quote, RunStatus, StartedRun
+from .money import format_usd
+from .payments import SignedPayment, decode_b64_json, decode_receipt, sign_payment
+
+if TYPE_CHECKING:
+    from .client import GigaClient
+
+__all__ = ["PaidStart", "ReconcilePolicy"]
+
+PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
+PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
+PAYMENT_RESPONSE = "PAYMENT-RESPONSE"
+_NONCE_USED = "nonce_already_used"
+
+
+@dataclass(frozen=True)
+class ReconcilePolicy:
+    """How hard a start tries to learn the outcome of a paid request that lost its reply.
+
+    Attributes:
+        resends: Times the same signed payment is sent again.
+        backoff: Seconds before the first resend; doubles each time. A resend never
+            overlaps the request it follows up on, which the client has given up on.
+        claim_window: Seconds before the payment left within which a listed run may be it
+            (allows for clock differences with the server).
+
+    Example:
+        >>> ReconcilePolicy(resends=2).resends
+        2
+    """
+
+    resends: int = 3
+    backoff: float = 1.0
+    claim_window: float = 300.0
+
+
+class _Kind(Enum):
+    STARTED = "started"
+    NONCE_USED = "nonce_used"
+    REJECTED = "rejected"
+    BAD_REQUEST = "bad_request"
+    NOT_SETTLED = "not_settled"
+    REDIRECTED = "redirected"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class _Reply:
+    kind: _Kind
+    response: httpx.Response | None = None
+    why: str = ""
+
+
+class PaidStart:
+    """Drives one logical start for `GigaClient.start` (see the module docstring)."""
+
+    def __init__(self, client: GigaClient, key: str, body: dict[str, Any], tier: str) -> None:
+        self.client = client
+        self.key = key
+        self.body = body
+        self.tier = tier
+        self.journal = client.journal
+
+    async def run(self) -> StartedRun:
+        """Start (or re-attach to) the run for this key."""
+        recorded = self.journal.get(self.key)
+        if recorded is not None and recorded.run_id is not None:
+            return self._reattached(recorded)
+        client = self.client
+        probed = await client.retry.call(self.probe)
+        if isinstance(probed, StartedRun):
+            return probed
+        quote, challenge, accepted = probed
+        self._check_payee(quote)
+        if client.before_payment is not None:
+            await client.before_payment(quote)
+        nonce = client.wallet.payment_nonce(self.key)
+        self.journal.reserve(
+            key=self.key,
+            payer=client.address,
+            network=quote.network,
+            server=client.base_url,
+            nonce=nonce,
+            tier=quote.tier,
+            amount=quote.amount,
+            pay_to=quote.pay_to,
+            daily_limit=client.max_spend_per_day,
+        )
+        payment = await sign_payment(
+            client.wallet, challenge, accepted, quote, nonce=nonce, idempotency_key=self.key
+        )
+        self.journal.mark_sent(self.key)
+        sent_at = time.time()
+        reply = await self._send(payment)
+        return await self._settle(reply, payment, sent_at)
+
+    # --- the 402 probe ---------------------------------------------------------------------
+
+    async def probe(self) -> StartedRun | tuple[Quote, dict[str, Any], dict[str, Any]]:
+        """Send the request unpaid: the 402 quote, checked by the policy (nothing signed)."""
+        what = "start (quote)"
+        client = self.client
+        response = await client._send("POST", "/api/start", what, json=self.body)
+        if response.status_code == 402:
+            header = response.headers.get(PAYMENT_REQUIRED)
+            if not header:
+                raise GigaProtocolError(
+                    f"{what}: the 402 reply has no PAYMENT-REQUIRED header; nothing was signed"
+                )
+            challenge = decode_b64_json(header, PAYMENT_REQUIRED)
+            quote, accepted = client.policy.choose(challenge, self.tier)
+            return quote, challenge, accepted
+        client._check(response, what)
+        return self._started(response, None, what)
+
+    def _check_payee(self, quote: Quote) -> None:
+        client = self.client
+        if not client.pin_payee or client.policy.allowed_payees is not None:
+            return
+        pinned = self.journal.pinned_payee(client.base_url, quote.network)
+        if pinned is not None and pinned != quote.pay_to.lower():
+            raise QuoteRefusedError(
+                f"Refusing to pay: {client.base_url} asks to be paid at {quote.pay_to}, but it "
+                f"was paid at {pinned} before (payee pinning); nothing was signed. If the change "
+                "is genuine, list the new address in allowed_payees.",
+                reason="payee_changed",
+                quote=quote.amount,
+            )
+
+    # --- the paid request ------------------------------------------------------------------
+
+    async def _send(self, payment: SignedPayment) -> _Reply:
+        try:
+            response = await self.client._send(
+                "POST",
+                "/api/start",
+                "start (paid)",
+                json=self.body,
+                headers={PAYMENT_SIGNATURE: payment.header},
+            )
+        except (GigaTransportError, GigaProtocolError) as exc:
+            return _Reply(_Kind.UNKNOWN, why=str(exc))
+        return _classify(response)
+
+    async def _settle(self, reply: _Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+        if reply.kind is _Kind.UNKNOWN:
+            reply = await self._resend(reply, payment)
+        response = reply.response
+        if reply.kind is _Kind.STARTED and response is not None:
+            try:
+                started = self._started(response, payment, "start (paid)")
+            except GigaProtocolError as exc:
+                return await self._claim(payment, sent_at, f"paid, but {exc}")
+            self._record(started)
+            return started
+        if reply.kind is _Kind.NONCE_USED:
+            return await self._claim(payment, sent_at, "an earlier attempt was paid")
+        if reply.kind is _Kind.NOT_SETTLED:
+            self.journal.mark_not_charged(self.key)
+            raise SettlementFailedError(
+                f"The server could not settle the {format_usd(payment.quote.amount)} payment "
+                "(HTTP 500 'Settlement failed'); it was not charged"
+            )
+        if reply.kind is _Kind.REJECTED and response is not None:
+            self.journal.mark_not_charged(self.key)
+            raise self._rejection(response, payment)
+        if reply.kind is _Kind.BAD_REQUEST and response is not None:
+            self.journal.mark_not_charged(self.key)  # verified, then refused: never settled
+            self.client._check(response, "start (paid)")
+        if reply.kind is _Kind.REDIRECTED:
+            raise GigaProtocolError(
+                f"start (paid): the server answered with a redirect ({reply.why}); it was not "
+                "followed, so the payment went nowhere else. Its outcome at this server is "
+                "unknown, so the journal keeps counting it as spent."
+            )
+        return await self._claim(payment, sent_at, reply.why)
+
+    async def _resend(self, reply: _Reply, payment: SignedPayment) -> _Reply:
+        policy = self.client.reconcile
+        delay = policy.backoff
+        for _ in range(policy.resends):
+            if payment.valid_before - time.time() < 15:
+                break
+            await asyncio.sleep(delay)
+            delay *= 2
+            reply = await self._send(payment)
+            if reply.kind is not _Kind.UNKNOWN:
+                return reply
+        return reply
+
+    async def _claim(self, payment: SignedPayment, sent_at: float, why: str) -> StartedRun:
+        client = self.client
+        since = datetime.fromtimestamp(sent_at, timezone.utc) - timedelta(
+            seconds=client.reconcile.claim_window
+        )
+        known = self.journal.known_run_ids(client.address)
+        candidates: list[str] = []
+        with contextlib.suppress(GigaError):
+            async for run in client.iter_runs():
+                if run.created_at < since:
+                    if run.updated_at < since:
+                        break
+                    continue
+                if run.id not in known:
+                    candidates.append(run.id)
+        others = [
+            e
+            for e in self.journal.in_flight(client.address, exclude=self.key)
+            if e.server == client.base_url
+        ]
+        if len(candidates) == 1 and not others:
+            started = StartedRun(
+                run_id=candidates[0],
+                status=RunStatus.RUNNING,
+                idempotency_key=self.key,
+                reconciled=True,
+                receipt=_receipt(payment, transaction=""),
+            )
+            self.journal.mark_started(self.key, started.run_id, transaction=None)
+            return started
+        raise OutcomeUnknownError(
+            f"The paid start's outcome is unknown ({why}) and its run cannot be identified "
+            f"for certain ({len(candidates)} candidate run(s), {len(others)} other start(s) of "
+            f"this wallet in flight). Look up EIP-3009 nonce {payment.nonce} of "
+            f"{payment.payer} on {client.network.name}: a transferWithAuthorization with it "
+            "means it was paid. Retrying with the same idempotency key can never pay twice.",
+            idempotency_key=self.key,
+            payment_nonce=payment.nonce,
+            payer=payment.payer,
+            network=client.network.caip2,
+            candidate_run_ids=tuple(candidates),
+        )
+
+    # --- results ---------------------------------------------------------------------------
+
+    def _record(self, started: StartedRun) -> None:
+        receipt = started.receipt
+        self.journal.mark_started(
+            self.key,
+            started.run_id,
+            transaction=receipt.transaction if receipt else None,
+            run_status=started.status.value,
+        )
+        if receipt is not None:
+            self.journal.pin_payee(self.client.base_url, receipt.network, receipt.pay_to)
+
+    def _started(
+        self,
+        response: httpx.Response,
+        payment: SignedPayment | None,
+        what: str,
+    ) -> StartedRun:
+        data = parse_json(response, what)
+        run_id = data.get("runId")
+        if not isinstance(run_id, str) or not run_id:
+            raise GigaProtocolError(f"{what}: the reply has no runId")
+        try:
+            status = RunStatus(data.get("status", "running"))
+        except ValueError:
+            raise GigaProtocolError(f"{what}: unknown run status {data.get('status')!r}") from None
+        receipt = None
+        if payment is not None:
+            try:
+                receipt = decode_receipt(response.headers.get(PAYMENT_RESPONSE), payment)
+            except GigaProtocolError:  # the run is ours and paid; only the receipt is garbled
+                receipt = _receipt(payment, transaction="")
+        return StartedRun(run_id=run_id, status=status, receipt=receipt, idempotency_key=self.key)
+
+    def _reattached(self, entry: JournalEntry) -> StartedRun:
+        assert entry.run_id is not None
+        receipt = PaymentReceipt(
+            tier=entry.tier,
+            amount=entry.amount,
+            amount_atomic=entry.amount_atomic,
+            asset=self.client.network.usdc_address,
+            network=entry.network,
+            payer=entry.payer,
+            pay_to=entry.pay_to,
+            transaction=entry.transaction or "",
+            payment_nonce=entry.nonce,
+        )
+        status = RunStatus(entry.run_status) if entry.run_status else RunStatus.RUNNING
+        return StartedRun(
+            run_id=entry.run_id,
+            status=status,
+            receipt=receipt,
+            idempotency_key=self.key,
+            reattached=True,
+        )
+
+    def _rejection(self, response: httpx.Response, payment: SignedPayment) -> GigaError:
+        data = _rejection_data(response)
+        reason = str(data.get("reason") or data.get("error") or "payment_rejected")
+        network = self.client.network
+        if "insufficient" in reason.lower():
+            return InsufficientFundsError(
+                f"The wallet {payment.payer} holds too little USDC on {network.name} "
+                f"({network.caip2}) to pay {format_usd(payment.quote.amount)}: fund that "
+                "address with USDC on that network and try again",
+                reason=reason,
+            )
+        return PaymentRejectedError(
+            f"The server rejected the {format_usd(payment.quote.amount)} payment ({reason}); "
+            "it was not charged",
+            reason=reason,
+        )
+
+
+def _rejection_data(response: httpx.Response) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    header = response.headers.get(PAYMENT_REQUIRED)
+    if header:
+        with contextlib.suppress(GigaProtocolError):
+            data.update(decode_b64_json(header, PAYMENT_REQUIRED))
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        if isinstance(body, dict):
+            data.update(body)
+    return data
+
+
+def _classify(response: httpx.Response) -> _Reply:
+    status = response.status_code
+    if 200 <= status < 300:
+        return _Reply(_Kind.STARTED, response)
+    if status == 402:
+        data = _rejection_data(response)
+        reason = str(data.get("reason") or data.get("error") or "")
+        kind = _Kind.NONCE_USED if _NONCE_USED in reason else _Kind.REJECTED
+        return _Reply(kind, response)
+    if status == 500:
+        with contextlib.suppress(ValueError):
+            body = response.json()
+            if (
+                isinstance(body, dict)
+                and body.get("success") is False
+                and ("settle" in str(body.get("error", "")).lower())
+            ):
+                return _Reply(_Kind.NOT_SETTLED, response)
+    if 300 <= status < 400:
+        return _Reply(_Kind.REDIRECTED, response, f"HTTP {status}")
+    if status >= 500 or status == 429:
+        return _Reply(_Kind.UNKNOWN, response, f"HTTP {status}: {excerpt(response)}")
+    return _Reply(_Kind.BAD_REQUEST, response)
+
+
+def _receipt(payment: SignedPayment, *, transaction: str) -> PaymentReceipt:
+    quote = payment.quote
+    return PaymentReceipt(
+        tier=quote.tier,
+        amount=quote.amount,
+        amount_atomic=quote.amount_atomic,
+        asset=quote.asset,
+        network=quote.network,
+        payer=payment.payer,
+        pay_to=quote.pay_to,
+        transaction=transaction,
+        payment_nonce=payment.nonce,
+    )
