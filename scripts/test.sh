@@ -3,8 +3,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 echo "== ruff"
-ruff check prefect_giga tests flows benchmarks
-ruff format --check prefect_giga tests flows benchmarks
+ruff check .
+ruff format --check .
 echo "== mypy --strict prefect_giga"
 mypy --strict prefect_giga
 echo "== pytest"
