@@ -4,6 +4,7 @@ never followed on API calls, every httpx failure mapped to a `GigaError`, redact
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -47,10 +48,18 @@ READ_URL = f"{BASE_URL}/api/read"
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """Record the waits the retry policy asks for, without waiting."""
+    """Record the waits the retry policy asks for, without waiting.
+
+    Only this test's thread is affected: an emulator serving in a background thread (a
+    session fixture of another test module) keeps its real ``asyncio.sleep``.
+    """
     waited: list[float] = []
+    real_sleep = asyncio.sleep
+    test_thread = threading.get_ident()
 
     async def fake_sleep(delay: float, result: Any = None) -> Any:
+        if threading.get_ident() != test_thread:
+            return await real_sleep(delay, result)
         waited.append(delay)
         return result
 
