@@ -203,11 +203,15 @@ class Journal:
         return int(row[0])
 
     def in_flight(self, payer: str, *, exclude: str | None = None) -> list[JournalEntry]:
-        """Starts of ``payer`` that may have paid but have no run yet (other than ``exclude``)."""
+        """Starts of ``payer`` whose paid request left but got no run yet (but ``exclude``).
+
+        A start only ``RESERVED`` never left (``mark_sent`` comes before the send), so it
+        cannot own a run.
+        """
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM starts WHERE payer = ? AND state IN (?, ?) AND key != ?",
-                (payer.lower(), StartState.RESERVED.value, StartState.SENT.value, exclude or ""),
+                "SELECT * FROM starts WHERE payer = ? AND state = ? AND key != ?",
+                (payer.lower(), StartState.SENT.value, exclude or ""),
             ).fetchall()
         return [_entry(row) for row in rows]
 

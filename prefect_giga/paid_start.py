@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -71,7 +73,30 @@ class ReconcilePolicy:
 
     resends: int = 3
     backoff: float = 1.0
-    claim_window: float = 300.0
+    claim_window: float = 60.0
+
+
+_LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]]
+_LANES = weakref.WeakKeyDictionary()
+_LANES_GUARD = threading.Lock()
+
+
+def paid_lane(client: GigaClient) -> asyncio.Lock:
+    """The lock that lets one paid request of a wallet be in flight per server and loop.
+
+    While a paid request (and, if its reply is lost, its reconciliation) is in flight, no
+    other paid request of the same wallet leaves this process for the same server. So a run
+    that appears while a reply is lost can belong to that start only, which keeps claims from
+    ``/api/list`` unambiguous. Probes, signing and reads stay concurrent.
+    """
+    loop = asyncio.get_running_loop()
+    key = (client.address, client.base_url)
+    with _LANES_GUARD:
+        lanes = _LANES.setdefault(loop, {})
+        lane = lanes.get(key)
+        if lane is None:
+            lane = lanes[key] = asyncio.Lock()
+    return lane
 
 
 class _Kind(Enum):
@@ -129,10 +154,12 @@ class PaidStart:
         payment = await sign_payment(
             client.wallet, challenge, accepted, quote, nonce=nonce, idempotency_key=self.key
         )
-        self.journal.mark_sent(self.key)
-        sent_at = time.time()
-        reply = await self._send(payment)
-        return await self._settle(reply, payment, sent_at)
+        async with paid_lane(client):
+            self.journal.mark_sent(self.key)
+            entry = self.journal.get(self.key)
+            sent_at = entry.sent_at if entry is not None and entry.sent_at else time.time()
+            reply = await self._send(payment)
+            return await self._settle(reply, payment, sent_at)
 
     # --- the 402 probe ---------------------------------------------------------------------
 
@@ -246,7 +273,7 @@ class PaidStart:
         others = [
             e
             for e in self.journal.in_flight(client.address, exclude=self.key)
-            if e.server == client.base_url
+            if e.server == client.base_url and (e.sent_at or 0) >= since.timestamp()
         ]
         if len(candidates) == 1 and not others:
             started = StartedRun(
