@@ -34,6 +34,8 @@ class GigaCredentials(CredentialsBlock):
         max_price_per_run: The most one run may cost, in USD.
         allowed_payees: Addresses payments may go to (empty: any).
         tier_prices: Prices for tier keys that are not prices themselves.
+        max_spend_per_day: The most the wallet may spend in any rolling 24 hours, in USD.
+        pin_payee: Refuse a payee that differs from the one last paid on that server.
 
     Example:
         Load a saved block and start a run from a flow:
@@ -97,6 +99,22 @@ class GigaCredentials(CredentialsBlock):
         title="Tier prices",
         description="USD prices for tier keys that are not prices themselves.",
     )
+    max_spend_per_day: Decimal | None = Field(
+        default=None,
+        title="Max spend per day (USD)",
+        description=(
+            "Refuse payments that would take this wallet over this many USD in any rolling "
+            "24 hours, counted across every process on the machine. Empty: no daily limit."
+        ),
+    )
+    pin_payee: bool = Field(
+        default=True,
+        title="Pin payee",
+        description=(
+            "Refuse to pay a server at another address than the one it was paid at before "
+            "(applies when no allowed payees are listed)."
+        ),
+    )
 
     @field_validator("private_key")
     @classmethod
@@ -109,7 +127,7 @@ class GigaCredentials(CredentialsBlock):
     def _network_is_known(cls, value: str) -> str:
         return get_network(value).caip2
 
-    @field_validator("max_price_per_run")
+    @field_validator("max_price_per_run", "max_spend_per_day")
     @classmethod
     def _price_is_money(cls, value: Decimal | None) -> Decimal | None:
         return None if value is None else parse_usd(value)
@@ -159,6 +177,8 @@ class GigaCredentials(CredentialsBlock):
             "max_price_per_run": self.max_price_per_run,
             "allowed_payees": self.allowed_payees or None,
             "tier_prices": self.tier_prices,
+            "max_spend_per_day": self.max_spend_per_day,
+            "pin_payee": self.pin_payee,
         }
         settings.update(overrides)
         return GigaClient(**settings)
