@@ -127,6 +127,7 @@ async def _run_item(
     poll_interval: float,
     timeout: float,
     running: set[str],
+    stream_logs: bool,
 ) -> BatchItemResult:
     base = {"index": index, "prompt": item.prompt}
     try:
@@ -152,7 +153,9 @@ async def _run_item(
             started.run_id,
             poll_interval=poll_interval,
             timeout=timeout,
+            stream_logs=stream_logs,
             raise_on_failure=False,
+            just_started=not started.reattached,
         )
         running.discard(started.run_id)
         output = await aharvest_run(
@@ -214,6 +217,7 @@ async def run_prompts(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     timeout: float = DEFAULT_TIMEOUT,
     artifact_prefix: str = "giga-batch",
+    stream_logs: bool = False,
 ) -> State[BatchResult]:
     """Fan a batch of prompts out to Giga, isolate failures, harvest and report everything.
 
@@ -231,6 +235,8 @@ async def run_prompts(
         poll_interval: Seconds between status reads of each run.
         timeout: Seconds to wait for each run.
         artifact_prefix: Prefix of the artifact keys.
+        stream_logs: Stream every run's log records into the flow's logs (one read per run
+            per poll on top of the shared ``/api/list`` poll; off by default for batches).
 
     Returns:
         A Completed state holding the `BatchResult`, or a Failed one (holding it too) when
@@ -283,6 +289,7 @@ async def run_prompts(
                 poll_interval=poll_interval,
                 timeout=timeout,
                 running=running,
+                stream_logs=stream_logs,
             )
         await progress.advance()
         if result.output is not None:

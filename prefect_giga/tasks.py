@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,6 @@ from .budget import SpendBudget
 from .credentials import GigaCredentials
 from .exceptions import (
     BudgetExceededError,
-    GigaTimeoutError,
     PaymentRejectedError,
     QuoteRefusedError,
     RunFailedError,
@@ -41,6 +40,7 @@ from .files import AttachmentInput
 from .harvest import harvest
 from .models import PaymentReceipt, Quote, Run, RunStatus, StartedRun
 from .results import RunOutput
+from .watcher import RunWatcher
 
 __all__ = [
     "aharvest_run",
@@ -274,6 +274,37 @@ def _describe_record(record: Any) -> str:
     return str(record)[:500]
 
 
+_WATCHERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str, float], RunWatcher]
+] = weakref.WeakKeyDictionary()
+
+
+def shared_watcher(credentials: GigaCredentials, poll_interval: float) -> RunWatcher:
+    """The watcher all waits of this wallet, server and cadence share on this event loop.
+
+    N waiting runs cost one polling loop and one connection pool, not N. The watcher stops
+    and closes its client when nothing is left to wait for.
+    """
+    loop = asyncio.get_running_loop()
+    watchers = _WATCHERS.setdefault(loop, {})
+    key = (credentials.address, credentials.base_url, float(poll_interval))
+    watcher = watchers.get(key)
+    if watcher is None:
+
+        def forget(idle: RunWatcher) -> None:
+            if watchers.get(key) is idle:
+                del watchers[key]
+
+        watcher = RunWatcher(
+            credentials.get_client(),
+            poll_interval=poll_interval,
+            on_idle=forget,
+            close_client_when_idle=True,
+        )
+        watchers[key] = watcher
+    return watcher
+
+
 async def _wait(
     credentials: GigaCredentials,
     run_id: str,
@@ -281,39 +312,37 @@ async def _wait(
     timeout: float,
     stream_logs: bool,
     raise_on_failure: bool,
+    just_started: bool = False,
 ) -> Run:
     logger = get_run_logger()
-    deadline = time.monotonic() + timeout
     seen_records = 0
     status: RunStatus | None = None
-    async with credentials.get_client() as giga:
-        try:
-            while True:
-                run = await giga.read(run_id)
-                logger.debug("Polled Giga run %s: %s", run_id, run.status.value)
-                if run.status is not status:
-                    logger.info("Giga run %s is %s", run_id, run.status.value)
-                    status = run.status
-                if stream_logs and run.logs is not None:
-                    for record in run.logs.records[seen_records:]:
-                        logger.info("Giga run %s: %s", run_id, _describe_record(record))
-                    seen_records = max(seen_records, len(run.logs.records))
-                if run.status.is_terminal:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise GigaTimeoutError(
-                        f"Giga run {run_id} is still {run.status.value} after {timeout:g} s; it "
-                        "keeps running at Giga (there is no cancel endpoint)"
-                    )
-                await asyncio.sleep(min(poll_interval, remaining))
-        except asyncio.CancelledError:
-            logger.warning(
-                "Stopped waiting for Giga run %s (cancelled); the run keeps going at Giga, "
-                "which has no cancel endpoint",
-                run_id,
-            )
-            raise
+
+    async def stream(run: Run) -> None:
+        nonlocal seen_records, status
+        logger.debug("Polled Giga run %s: %s", run_id, run.status.value)
+        if run.status is not status:
+            logger.info("Giga run %s is %s", run_id, run.status.value)
+            status = run.status
+        if run.logs is not None:
+            for record in run.logs.records[seen_records:]:
+                logger.info("Giga run %s: %s", run_id, _describe_record(record))
+            seen_records = max(seen_records, len(run.logs.records))
+
+    watcher = shared_watcher(credentials, poll_interval)
+    try:
+        run = await watcher.wait(
+            run_id, timeout=timeout, on_read=stream if stream_logs else None, fresh=just_started
+        )
+    except asyncio.CancelledError:
+        logger.warning(
+            "Stopped waiting for Giga run %s (cancelled); the run keeps going at Giga, "
+            "which has no cancel endpoint",
+            run_id,
+        )
+        raise
+    if run.status is not status:
+        logger.info("Giga run %s is %s", run_id, run.status.value)
     if run.status is RunStatus.FAILED and raise_on_failure:
         raise RunFailedError(
             f"Giga run {run_id} failed ({run.error_code or 'no error code'})",
@@ -337,11 +366,16 @@ async def await_run(
     timeout: float = DEFAULT_TIMEOUT,
     stream_logs: bool = True,
     raise_on_failure: bool = True,
+    just_started: bool = False,
 ) -> Run:
     """Poll a run until it is ``completed`` or ``failed``, against a monotonic deadline.
 
-    New log records go to the Prefect run logger as they arrive (``null`` logs are normal);
-    each poll is logged at DEBUG and each state change at INFO.
+    Many waits share one `RunWatcher` per wallet, server and cadence on the event loop: one
+    polling loop over ``/api/list`` and one connection pool, however many runs are waiting.
+    With ``stream_logs``, the run is also read every poll and new log records go to the
+    Prefect run logger as they arrive (``null`` logs are normal); each poll is logged at
+    DEBUG and each state change at INFO. ``just_started`` (the run was started moments ago by
+    this wallet) saves the first read.
 
     Raises:
         RunFailedError: The run failed (unless ``raise_on_failure=False``).
@@ -352,7 +386,9 @@ async def await_run(
         run = await await_run(credentials, started.run_id, poll_interval=5, timeout=900)
         ```
     """
-    return await _wait(credentials, run_id, poll_interval, timeout, stream_logs, raise_on_failure)
+    return await _wait(
+        credentials, run_id, poll_interval, timeout, stream_logs, raise_on_failure, just_started
+    )
 
 
 @async_dispatch(await_run)
@@ -370,6 +406,7 @@ def wait_for_run(
     timeout: float = DEFAULT_TIMEOUT,
     stream_logs: bool = True,
     raise_on_failure: bool = True,
+    just_started: bool = False,
 ) -> Run:
     """`await_run` for sync and async flows alike (awaitable in async flows).
 
@@ -379,7 +416,15 @@ def wait_for_run(
         ```
     """
     result: Run = run_coro_as_sync(
-        _wait(credentials, run_id, poll_interval, timeout, stream_logs, raise_on_failure)
+        _wait(
+            credentials,
+            run_id,
+            poll_interval,
+            timeout,
+            stream_logs,
+            raise_on_failure,
+            just_started,
+        )
     )
     return result
 
