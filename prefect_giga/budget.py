@@ -43,12 +43,14 @@ class SpendBudget:
     def reserve(self, key: str, amount: Decimal) -> None:
         """Reserve ``amount`` for the start ``key`` or raise `BudgetExceededError`.
 
-        Reserving the same key again is a no-op (a retry of the same start).
+        Reserving the same key again is a no-op (a retry of the same start), unless the new
+        amount is larger (a re-quoted start): then the larger amount must fit.
         """
         with self._lock:
-            if key in self._reserved:
+            held = self._reserved.get(key, Decimal(0))
+            if key in self._reserved and amount <= held:
                 return
-            committed = sum(self._reserved.values(), Decimal(0))
+            committed = sum(self._reserved.values(), Decimal(0)) - held
             if self.limit is not None and committed + amount > self.limit:
                 self.refused += 1
                 raise BudgetExceededError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -50,6 +51,7 @@ from .payments import (
     PaymentPolicy,
     decode_b64_json,
 )
+from .quotes import DEFAULT_QUOTE_TTL, QuoteCache
 from .wallet import EthSigner, Wallet
 
 if TYPE_CHECKING:
@@ -95,6 +97,8 @@ class GigaClient:
         journal: The payment journal (default: `Journal()` at ``$GIGA_JOURNAL_PATH`` or
             ``~/.prefect-giga/journal.sqlite3``).
         reconcile: How a start with a lost reply is reconciled.
+        quote_ttl: Seconds a checked quote is reused, so later starts of the same tier pay on
+            their first request (``0`` always asks first).
         http_client: An ``httpx.AsyncClient`` to use instead of the client's own.
 
     Example:
@@ -127,6 +131,7 @@ class GigaClient:
         pin_payee: bool = True,
         journal: Journal | None = None,
         reconcile: ReconcilePolicy | None = None,
+        quote_ttl: float = DEFAULT_QUOTE_TTL,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         if (private_key is None) == (signer is None):
@@ -164,6 +169,7 @@ class GigaClient:
         self.pin_payee = pin_payee
         self.journal = journal or Journal()
         self.reconcile = reconcile or ReconcilePolicy()
+        self.quotes = QuoteCache(quote_ttl)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -172,6 +178,7 @@ class GigaClient:
             follow_redirects=False,
         )
         self._domain_form: dict[str, _DomainForm] = {}
+        self._first_sign_in = asyncio.Lock()
         self._client_nonces_refused: set[str] = set()
         install_log_redaction()
 
@@ -244,7 +251,7 @@ class GigaClient:
             raise GigaProtocolError(
                 f"The server started run {probed.run_id} without asking for payment"
             )
-        return probed[0]
+        return probed.quote
 
     async def start(
         self,
@@ -481,6 +488,16 @@ class GigaClient:
         return await self.retry.call(attempt)
 
     async def _signed_post_once(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
+        origin = self.base_url
+        if origin not in self._domain_form and origin not in self._client_nonces_refused:
+            # The first call to a server learns its challenge's domain form; concurrent first
+            # calls wait for it instead of each asking for a challenge of their own.
+            async with self._first_sign_in:
+                if origin not in self._domain_form:
+                    return await self._challenged_post(path, body, what)
+        return await self._signed_post_fast(path, body, what)
+
+    async def _signed_post_fast(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
         url = self._url(path)
         origin = self.base_url
         form = self._domain_form.get(origin)
@@ -496,6 +513,11 @@ class GigaClient:
             if response.status_code != 402:
                 return response
             self._client_nonces_refused.add(origin)
+        return await self._challenged_post(path, body, what)
+
+    async def _challenged_post(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
+        url = self._url(path)
+        origin = self.base_url
         challenge_reply = await self._send("POST", path, what, json=body)
         if challenge_reply.status_code != 402:
             return challenge_reply

@@ -43,6 +43,7 @@ from .journal import JournalEntry
 from .models import PaymentReceipt, Quote, RunStatus, StartedRun
 from .money import format_usd
 from .payments import SignedPayment, decode_b64_json, decode_receipt, sign_payment
+from .quotes import Offer
 
 if TYPE_CHECKING:
     from .client import GigaClient
@@ -132,10 +133,35 @@ class PaidStart:
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
         client = self.client
-        probed = await client.retry.call(self.probe)
-        if isinstance(probed, StartedRun):
-            return probed
-        quote, challenge, accepted = probed
+        offer = client.quotes.recent(self.tier)
+        if offer is None:
+            probed = await client.retry.call(self.probe)
+            if isinstance(probed, StartedRun):
+                return probed
+            offer = probed
+        payment = await self._authorize(offer)
+        async with paid_lane(client):
+            self.journal.mark_sent(self.key)
+            entry = self.journal.get(self.key)
+            sent_at = entry.sent_at if entry is not None and entry.sent_at else time.time()
+            reply = await self._send(payment)
+            if reply.kind is _Kind.REJECTED and offer.from_cache and not _is_funds(reply):
+                # The remembered quote went stale: ask again and pay what is quoted now,
+                # signed with the same nonce, so at most one of the two can ever settle.
+                client.quotes.forget(self.tier)
+                self.journal.mark_not_charged(self.key)
+                probed = await client.retry.call(self.probe)
+                if isinstance(probed, StartedRun):
+                    return probed
+                payment = await self._authorize(probed)
+                self.journal.mark_sent(self.key)
+                reply = await self._send(payment)
+            return await self._settle(reply, payment, sent_at)
+
+    async def _authorize(self, offer: Offer) -> SignedPayment:
+        """Check the payee and the budgets, record the start, and sign (same nonce always)."""
+        client = self.client
+        quote = offer.quote
         self._check_payee(quote)
         if client.before_payment is not None:
             await client.before_payment(quote)
@@ -151,19 +177,18 @@ class PaidStart:
             pay_to=quote.pay_to,
             daily_limit=client.max_spend_per_day,
         )
-        payment = await sign_payment(
-            client.wallet, challenge, accepted, quote, nonce=nonce, idempotency_key=self.key
+        return await sign_payment(
+            client.wallet,
+            offer.challenge,
+            offer.accepted,
+            quote,
+            nonce=nonce,
+            idempotency_key=self.key,
         )
-        async with paid_lane(client):
-            self.journal.mark_sent(self.key)
-            entry = self.journal.get(self.key)
-            sent_at = entry.sent_at if entry is not None and entry.sent_at else time.time()
-            reply = await self._send(payment)
-            return await self._settle(reply, payment, sent_at)
 
     # --- the 402 probe ---------------------------------------------------------------------
 
-    async def probe(self) -> StartedRun | tuple[Quote, dict[str, Any], dict[str, Any]]:
+    async def probe(self) -> StartedRun | Offer:
         """Send the request unpaid: the 402 quote, checked by the policy (nothing signed)."""
         what = "start (quote)"
         client = self.client
@@ -176,7 +201,9 @@ class PaidStart:
                 )
             challenge = decode_b64_json(header, PAYMENT_REQUIRED)
             quote, accepted = client.policy.choose(challenge, self.tier)
-            return quote, challenge, accepted
+            offer = Offer(quote=quote, challenge=challenge, accepted=accepted)
+            client.quotes.remember(self.tier, offer)
+            return offer
         client._check(response, what)
         return self._started(response, None, what)
 
@@ -371,6 +398,13 @@ class PaidStart:
             "it was not charged",
             reason=reason,
         )
+
+
+def _is_funds(reply: _Reply) -> bool:
+    if reply.response is None:
+        return False
+    data = _rejection_data(reply.response)
+    return "insufficient" in str(data.get("reason") or data.get("error") or "").lower()
 
 
 def _rejection_data(response: httpx.Response) -> dict[str, Any]:
