@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -38,9 +39,10 @@ async def harvest(
 
     Files land under ``dest/<run_id>/`` keeping their workspace paths. With a Prefect
     filesystem block, ``dest`` is the path inside the block: `LocalFileSystem` is written
-    to directly, a block with an fsspec ``filesystem`` (`RemoteFileSystem`) gets each file
-    streamed from a local temp copy, and any other block's ``write_path`` takes files of at
-    most `MAX_BLOCK_WRITE_BYTES`.
+    to directly; a block with an fsspec ``filesystem`` (`RemoteFileSystem`) or an
+    ``upload_from_path`` method (prefect-aws's `S3Bucket` and its GCS and Azure peers) gets
+    each file streamed from a local temp copy; any other block's ``write_path`` holds a file
+    in memory, so it takes files of at most `MAX_BLOCK_WRITE_BYTES`.
     """
     entries = [f for f in run.files or [] if f.is_file and matches_any(f.path, include)]
     semaphore = asyncio.Semaphore(_DOWNLOAD_CONCURRENCY)
@@ -98,6 +100,12 @@ async def _store_in_block(block: Any, dest: str | Path, run_id: str, path: str, 
         await asyncio.to_thread(fs.makedirs, parent, exist_ok=True)
         await asyncio.to_thread(fs.put_file, str(local), target)
         return str(target)
+    upload = getattr(block, "upload_from_path", None)
+    if callable(upload):  # S3Bucket, GcsBucket, AzureBlobStorageContainer: stream from disk
+        uploaded = upload(str(local), remote)
+        if inspect.isawaitable(uploaded):
+            uploaded = await uploaded
+        return str(uploaded or remote)
     size = await asyncio.to_thread(lambda: local.stat().st_size)
     if size > MAX_BLOCK_WRITE_BYTES:
         raise FileTooLargeError(
