@@ -308,7 +308,7 @@ class PaidStart:
                 status=RunStatus.RUNNING,
                 idempotency_key=self.key,
                 reconciled=True,
-                receipt=_receipt(payment, transaction=""),
+                receipt=payment.receipt(""),
             )
             self.journal.mark_started(self.key, started.run_id, transaction=None)
             return started
@@ -357,7 +357,7 @@ class PaidStart:
             try:
                 receipt = decode_receipt(response.headers.get(PAYMENT_RESPONSE), payment)
             except GigaProtocolError:  # the run is ours and paid; only the receipt is garbled
-                receipt = _receipt(payment, transaction="")
+                receipt = payment.receipt("")
         return StartedRun(run_id=run_id, status=status, receipt=receipt, idempotency_key=self.key)
 
     def _reattached(self, entry: JournalEntry) -> StartedRun:
@@ -443,18 +443,3 @@ def _classify(response: httpx.Response) -> _Reply:
     if status >= 500 or status == 429:
         return _Reply(_Kind.UNKNOWN, response, f"HTTP {status}: {excerpt(response)}")
     return _Reply(_Kind.BAD_REQUEST, response)
-
-
-def _receipt(payment: SignedPayment, *, transaction: str) -> PaymentReceipt:
-    quote = payment.quote
-    return PaymentReceipt(
-        tier=quote.tier,
-        amount=quote.amount,
-        amount_atomic=quote.amount_atomic,
-        asset=quote.asset,
-        network=quote.network,
-        payer=payment.payer,
-        pay_to=quote.pay_to,
-        transaction=transaction,
-        payment_nonce=payment.nonce,
-    )

@@ -234,6 +234,21 @@ class SignedPayment:
     valid_before: int
     payer: str
 
+    def receipt(self, transaction: str) -> PaymentReceipt:
+        """The receipt of this payment once settled in ``transaction`` ("" when unknown)."""
+        quote = self.quote
+        return PaymentReceipt(
+            tier=quote.tier,
+            amount=quote.amount,
+            amount_atomic=quote.amount_atomic,
+            asset=quote.asset,
+            network=quote.network,
+            payer=self.payer,
+            pay_to=quote.pay_to,
+            transaction=transaction,
+            payment_nonce=self.nonce,
+        )
+
 
 class _FixedNonceExactScheme:
     """The x402 ``exact`` EIP-3009 scheme, signing with a nonce chosen by the caller."""
@@ -382,14 +397,4 @@ def decode_receipt(header: str | None, payment: SignedPayment) -> PaymentReceipt
                 f"PAYMENT-RESPONSE names network {network}, not {quote.network}"
             )
         transaction = str(settled.get("transaction") or "")
-    return PaymentReceipt(
-        tier=quote.tier,
-        amount=quote.amount,
-        amount_atomic=quote.amount_atomic,
-        asset=quote.asset,
-        network=quote.network,
-        payer=payment.payer,
-        pay_to=quote.pay_to,
-        transaction=transaction,
-        payment_nonce=payment.nonce,
-    )
+    return payment.receipt(transaction)
