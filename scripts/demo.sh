@@ -3,4 +3,6 @@
 # on Prefect's embedded default (no server to start). Prints where the outputs and artifacts are.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+# The embedded API starts on first use; give it time on a busy machine.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-120}"
 python flows/demo_batch.py "$@"
