@@ -6,6 +6,7 @@ across scheduled runs. No artifact ever holds a key, a signature or a presigned 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import Iterable
@@ -164,6 +165,7 @@ class BatchProgress:
         self.artifact_id = artifact_id
         self.total = max(total, 1)
         self.done = 0
+        self._lock = asyncio.Lock()  # updates land in order: the last one is the highest
 
     @classmethod
     async def create(cls, key: str, total: int) -> BatchProgress:
@@ -177,9 +179,10 @@ class BatchProgress:
 
     async def advance(self) -> None:
         """Count one more finished item and update the artifact."""
-        self.done += 1
-        await aupdate_progress_artifact(
-            artifact_id=self.artifact_id,
-            progress=round(100.0 * self.done / self.total, 1),
-            description=f"Giga batch: {self.done} of {self.total} items finished",
-        )
+        async with self._lock:
+            self.done += 1
+            await aupdate_progress_artifact(
+                artifact_id=self.artifact_id,
+                progress=round(100.0 * self.done / self.total, 1),
+                description=f"Giga batch: {self.done} of {self.total} items finished",
+            )

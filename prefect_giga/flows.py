@@ -8,6 +8,7 @@ from typing import Any
 
 from prefect import flow
 from prefect.client.schemas.objects import State
+from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 from prefect.states import Completed, Failed
 
@@ -22,6 +23,7 @@ from .artifacts import (
 from .budget import SpendBudget
 from .credentials import GigaCredentials
 from .exceptions import GigaError, RunFailedError
+from .journal import Journal
 from .models import RunStatus
 from .money import format_usd
 from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
@@ -32,6 +34,7 @@ from .tasks import (
     astart_run,
     await_run,
     is_refusal,
+    start_key,
 )
 
 __all__ = ["run_prompt", "run_prompts"]
@@ -176,6 +179,37 @@ async def _run_item(
     )
 
 
+def _count_earlier_payments(
+    budget: SpendBudget,
+    creds: GigaCredentials,
+    batch: list[PromptItem],
+    batch_id: str | None,
+) -> None:
+    """Count what earlier runs of this batch already paid, before anything new is paid.
+
+    A retried flow run or a re-run with the same ``batch_id`` re-attaches to the items it
+    paid for; they count against ``spend_limit`` from the start, so the limit covers the
+    whole batch however many times it runs.
+    """
+    context = FlowRunContext.get()
+    flow_run_id = str(context.flow_run.id) if context and context.flow_run else ""
+    scope = batch_id or flow_run_id
+    journal = Journal()
+    for index, item in enumerate(batch):
+        key = start_key(
+            creds.address,
+            item.prompt,
+            tier=item.tier,
+            files=item.files or None,
+            scope=scope,
+            item=index,
+            idempotency_key=item.idempotency_key,
+        )
+        entry = journal.get(key)
+        if entry is not None and entry.state.counts_as_spent:
+            budget.record(key, entry.amount)
+
+
 async def _quote_all(
     items: list[PromptItem],
     creds: GigaCredentials,
@@ -272,6 +306,7 @@ async def run_prompts(
         return Completed(data=result, message=f"Dry run: {format_usd(total)} quoted")
 
     budget = SpendBudget(spend_limit)
+    _count_earlier_payments(budget, creds, batch, batch_id)
     progress = await BatchProgress.create(artifact_key(artifact_prefix, "progress"), len(batch))
     semaphore = asyncio.Semaphore(concurrency)
     running: set[str] = set()

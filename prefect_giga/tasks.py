@@ -14,26 +14,33 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
+from prefect.client.schemas.objects import State
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
 from .budget import SpendBudget
+from .client import GigaClient
 from .credentials import GigaCredentials
 from .exceptions import (
     BudgetExceededError,
+    GigaError,
+    GigaTimeoutError,
     PaymentRejectedError,
     QuoteRefusedError,
     RunFailedError,
+    RunNotFoundError,
     SettlementFailedError,
 )
 from .files import AttachmentInput
@@ -107,30 +114,82 @@ def start_key(
     return "giga-" + hashlib.sha256(json.dumps(material).encode()).hexdigest()[:40]
 
 
-def _scope_and_item(
+_KEYS_BY_TASK_RUN: OrderedDict[str, str] = OrderedDict()
+_OCCURRENCES: dict[tuple[str, ...], int] = {}
+_KEYS_LOCK = threading.Lock()
+_REMEMBERED_KEYS = 100_000
+
+
+def _logical_key(
     context: TaskRunContext | None,
+    credentials: GigaCredentials,
+    prompt: str,
+    tier: str | None,
+    files: Sequence[AttachmentInput] | None,
+    idempotency_key: str | None,
     batch_id: str | None,
     item_index: int | None,
-) -> tuple[str, str]:
+) -> str:
+    """The start's idempotency key, computed once per task run (its retries share it).
+
+    Without ``item_index`` the item is the call's content plus its occurrence: the n-th
+    identical start of a flow-run attempt. A retried flow run makes the same calls again, so
+    its n-th identical call gets the same key; two identical prompts are still two items.
+    """
     if context is None:
-        return batch_id or f"adhoc-{uuid.uuid4()}", str(item_index or 0)
+        return start_key(
+            credentials.address,
+            prompt,
+            tier=tier,
+            files=files,
+            scope=batch_id or f"adhoc-{uuid.uuid4()}",
+            item=item_index or 0,
+            idempotency_key=idempotency_key,
+        )
     task_run = context.task_run
-    scope = batch_id or (str(task_run.flow_run_id) if task_run.flow_run_id else str(task_run.id))
-    item = str(item_index) if item_index is not None else f"call-{task_run.dynamic_key}"
-    return scope, item
+    with _KEYS_LOCK:
+        known = _KEYS_BY_TASK_RUN.get(str(task_run.id))
+    if known is not None:
+        return known
+    flow_run_id = str(task_run.flow_run_id or task_run.id)
+    scope = batch_id or flow_run_id
+    if item_index is not None:
+        item = str(item_index)
+    else:
+        flow_context = FlowRunContext.get()
+        attempt = flow_context.flow_run.run_count if flow_context and flow_context.flow_run else 0
+        content = start_key(credentials.address, prompt, tier=tier, files=files, scope="", item="")
+        counter = (flow_run_id, str(attempt), scope, content)
+        with _KEYS_LOCK:
+            occurrence = _OCCURRENCES.get(counter, 0)
+            _OCCURRENCES[counter] = occurrence + 1
+        item = f"occurrence-{occurrence}"
+    key = start_key(
+        credentials.address,
+        prompt,
+        tier=tier,
+        files=files,
+        scope=scope,
+        item=item,
+        idempotency_key=idempotency_key,
+    )
+    with _KEYS_LOCK:
+        _KEYS_BY_TASK_RUN[str(task_run.id)] = key
+        while len(_KEYS_BY_TASK_RUN) > _REMEMBERED_KEYS:
+            _KEYS_BY_TASK_RUN.popitem(last=False)
+    return key
 
 
 def _start_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    credentials: GigaCredentials = parameters["credentials"]
-    scope, item = _scope_and_item(context, parameters.get("batch_id"), parameters.get("item_index"))
-    return start_key(
-        credentials.address,
+    return _logical_key(
+        context,
+        parameters["credentials"],
         parameters["prompt"],
-        tier=parameters.get("tier"),
-        files=parameters.get("files"),
-        scope=scope,
-        item=item,
-        idempotency_key=parameters.get("idempotency_key"),
+        parameters.get("tier"),
+        parameters.get("files"),
+        parameters.get("idempotency_key"),
+        parameters.get("batch_id"),
+        parameters.get("item_index"),
     )
 
 
@@ -148,15 +207,15 @@ async def _start(
     budget: SpendBudget | None,
 ) -> StartedRun:
     logger = get_run_logger()
-    scope, item = _scope_and_item(TaskRunContext.get(), batch_id, item_index)
-    key = start_key(
-        credentials.address,
+    key = _logical_key(
+        TaskRunContext.get(),
+        credentials,
         prompt,
-        tier=tier,
-        files=files,
-        scope=scope,
-        item=item,
-        idempotency_key=idempotency_key,
+        tier,
+        files,
+        idempotency_key,
+        batch_id,
+        item_index,
     )
 
     async def check_budget(quote: Quote) -> None:
@@ -274,6 +333,43 @@ def _describe_record(record: Any) -> str:
     return str(record)[:500]
 
 
+LOG_GRACE_READS = 10
+"""At most this many reads after a run ended, for log records still being ingested."""
+
+
+async def _drain_logs(
+    client: GigaClient,
+    run_id: str,
+    stream: Callable[[Run], Awaitable[None]],
+    poll_interval: float,
+) -> None:
+    """Stream the records that arrive after the run ended (logs lag behind status).
+
+    Reads until the logs are present and their record count held still between two reads,
+    at most `LOG_GRACE_READS` times, a quarter of a second to a second apart.
+    """
+    spacing = min(max(poll_interval, 0.25), 1.0)
+    previous = -1
+    for attempt in range(LOG_GRACE_READS):
+        try:
+            run = await client.read(run_id)
+        except GigaError:
+            return
+        await stream(run)
+        count = len(run.logs.records) if run.logs is not None else -1
+        if run.logs is not None and count == previous:
+            return
+        previous = count
+        if attempt + 1 < LOG_GRACE_READS:
+            await asyncio.sleep(spacing)
+
+
+def _retry_waiting(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a wait only when reading failed: not when the run failed, timed out or is gone."""
+    error = state.data  # Prefect hands the hook a Failed state holding the exception
+    return not isinstance(error, (RunFailedError, GigaTimeoutError, RunNotFoundError))
+
+
 _WATCHERS: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, str, float], RunWatcher]
 ] = weakref.WeakKeyDictionary()
@@ -341,7 +437,10 @@ async def _wait(
             run_id,
         )
         raise
-    if run.status is not status:
+    if stream_logs:
+        async with credentials.get_client() as giga:  # the watcher may have closed its own
+            await _drain_logs(giga, run_id, stream, poll_interval)
+    elif run.status is not status:
         logger.info("Giga run %s is %s", run_id, run.status.value)
     if run.status is RunStatus.FAILED and raise_on_failure:
         raise RunFailedError(
@@ -358,6 +457,7 @@ async def _wait(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
+    retry_condition_fn=_retry_waiting,
 )
 async def await_run(
     credentials: GigaCredentials,
@@ -398,6 +498,7 @@ async def await_run(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
+    retry_condition_fn=_retry_waiting,
 )
 def wait_for_run(
     credentials: GigaCredentials,

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from prefect_giga.testing.clock import Clock
     from prefect_giga.testing.config import DEFAULT_PAYEE, DEFAULT_TIERS, EmulatorConfig
     from prefect_giga.testing.emulator import GigaEmulator
-    from prefect_giga.testing.faults import ErrorFault, Faults
+    from prefect_giga.testing.faults import BodyFault, ErrorFault, Faults
+    from prefect_giga.testing.hostile import Hostile, StashOutcome, settle_stashed
     from prefect_giga.testing.ledger import LedgerEntry
     from prefect_giga.testing.runs import Run
     from prefect_giga.testing.server import EmulatorServer
@@ -39,16 +40,20 @@ __all__ = [
     "AgentContext",
     "AgentResult",
     "Attachment",
+    "BodyFault",
     "Clock",
     "EmulatorConfig",
     "EmulatorServer",
     "ErrorFault",
     "Faults",
     "GigaEmulator",
+    "Hostile",
     "LedgerEntry",
     "LogRecord",
     "Run",
+    "StashOutcome",
     "default_agent",
+    "settle_stashed",
 ]
 
 _HOMES = {
@@ -63,8 +68,12 @@ _HOMES = {
     "DEFAULT_TIERS": "config",
     "EmulatorConfig": "config",
     "GigaEmulator": "emulator",
+    "BodyFault": "faults",
     "ErrorFault": "faults",
     "Faults": "faults",
+    "Hostile": "hostile",
+    "StashOutcome": "hostile",
+    "settle_stashed": "hostile",
     "LedgerEntry": "ledger",
     "Run": "runs",
     "EmulatorServer": "server",

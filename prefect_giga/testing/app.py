@@ -11,6 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefect_giga.testing.read_routes import file_endpoint, siwx_endpoint
+from prefect_giga.testing.replies import SpoiledReply
 from prefect_giga.testing.start_route import start_endpoint
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ _ERROR_CODES = {
     503: "service_unavailable",
     504: "gateway_timeout",
 }
+_CREDENTIALS = (b"payment-signature", b"sign-in-with-x", b"authorization")
 
 
 def endpoint_name(path: str) -> str:
@@ -45,8 +47,13 @@ async def _send_simple(
     await send({"type": "http.response.body", "body": body})
 
 
+def _header_names(scope: Scope) -> set[bytes]:
+    return {bytes(name).lower() for name, _ in scope.get("headers", [])}
+
+
 class FaultLayer:
-    """ASGI middleware: counts requests and applies `Faults` (redirect, latency, errors, hold).
+    """ASGI middleware: counts requests and applies `Faults` (redirect, latency, errors, hold,
+    spoiled bodies) and `Hostile`'s redirects of requests that carry credentials.
 
     Args:
         app: The routes.
@@ -63,16 +70,25 @@ class FaultLayer:
             return
         endpoint = endpoint_name(str(scope["path"]))
         faults = self.emulator.faults
+        names = _header_names(scope)
+        paid = endpoint == "start" and b"payment-signature" in names
 
         async def counted_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.emulator.record_request(endpoint, int(message["status"]))
+                status = int(message["status"])
+                self.emulator.record_request(endpoint, status)
                 hold = faults.hold_for(endpoint)
+                if paid:
+                    self.emulator.record_paid_request(status)
+                    hold += faults.take_paid_hold()
                 if hold > 0:
                     await self.emulator.wait(hold)
             await send(message)
 
-        target = faults.redirect_for(endpoint)
+        credentialed = any(name in names for name in _CREDENTIALS)
+        target = faults.redirect_for(endpoint) or self.emulator.hostile.redirect_for(
+            endpoint, credentialed=credentialed
+        )
         if target is not None:
             await _send_simple(counted_send, 307, b"", [(b"location", target.encode())])
             return
@@ -91,7 +107,14 @@ class FaultLayer:
                 headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
             await _send_simple(counted_send, fault.status, body, headers)
             return
-        await self.app(scope, receive, counted_send)
+        spoiled = SpoiledReply(
+            counted_send,
+            receive,
+            lambda: faults.take_body_fault(endpoint),
+            self.emulator.wait,
+            lambda: self.emulator.stopping,
+        )
+        await self.app(scope, receive, spoiled)
 
 
 def build_app(emulator: GigaEmulator) -> ASGIApp:

@@ -17,6 +17,7 @@ from prefect_giga.testing.chain import InMemoryUsdc
 from prefect_giga.testing.clock import Clock
 from prefect_giga.testing.config import EmulatorConfig
 from prefect_giga.testing.faults import Faults
+from prefect_giga.testing.hostile import Hostile
 from prefect_giga.testing.ledger import Ledger, LedgerEntry
 from prefect_giga.testing.payments import PaymentGate
 from prefect_giga.testing.proxy import ConnectionDropper
@@ -33,7 +34,8 @@ class GigaEmulator:
 
     Holds the in-memory chain, runs, ledger, clock and fault knobs; `run` serves it on a
     real socket. The inspection API (`ledger`, `balance_of`, `used_nonces`, `requests`,
-    `runs`, `payee`, `reset`) is thread-safe and meant for test assertions.
+    `paid_requests`, `runs`, `payee`, `reset`) is thread-safe and meant for test assertions.
+    `faults` holds the knobs of a broken server, `hostile` those of a malicious one.
 
     Args:
         config: How the server behaves; defaults to `EmulatorConfig()`.
@@ -53,6 +55,7 @@ class GigaEmulator:
         network = cfg.network_info
         self.clock = Clock(time_scale=cfg.time_scale, manual=cfg.manual_clock)
         self.faults = Faults(seed=cfg.seed)
+        self.hostile = Hostile()
         self.usdc = InMemoryUsdc(
             network,
             initial_balance=cfg.initial_balance,
@@ -75,6 +78,7 @@ class GigaEmulator:
         self._ledger = Ledger()
         self._lock = threading.Lock()
         self._requests: Counter[tuple[str, int]] = Counter()
+        self._paid_requests: Counter[int] = Counter()
         self._stopping = threading.Event()
         self._server: EmulatorServer | None = None
         self.app = build_app(self)
@@ -110,6 +114,12 @@ class GigaEmulator:
         with self._lock:
             return Counter(self._requests)
 
+    @property
+    def paid_requests(self) -> Counter[int]:
+        """How many ``/api/start`` requests carrying ``PAYMENT-SIGNATURE`` got each status."""
+        with self._lock:
+            return Counter(self._paid_requests)
+
     def request_count(self, endpoint: str, status: int | None = None) -> int:
         """Requests to ``endpoint`` (optionally only those answered with ``status``)."""
         return sum(
@@ -132,8 +142,10 @@ class GigaEmulator:
         self.run_store.reset()
         self.siwx.reset()
         self.faults.clear()
+        self.hostile.clear()
         with self._lock:
             self._requests.clear()
+            self._paid_requests.clear()
 
     # -- used by the app --------------------------------------------------------------
 
@@ -142,9 +154,19 @@ class GigaEmulator:
         with self._lock:
             self._requests[(endpoint, status)] += 1
 
+    def record_paid_request(self, status: int) -> None:
+        """Count one answered paid start."""
+        with self._lock:
+            self._paid_requests[status] += 1
+
     def record_settlement(self, entry: LedgerEntry) -> None:
         """Add a settled payment to the ledger."""
         self._ledger.record(entry)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the server is shutting down (held replies and endless bodies end)."""
+        return self._stopping.is_set()
 
     async def wait(self, seconds: float) -> None:
         """Sleep real ``seconds`` (latency and held replies), cut short when stopping."""

@@ -1,4 +1,4 @@
-"""Fault knobs: latency, errors, held or dropped replies, failed settlements and hostile quotes.
+"""Fault knobs: latency, errors, held, dropped or spoiled replies, failed settlements, bad quotes.
 
 Every knob is an attribute tests may change at any time, from any thread; the helper
 methods are shorthands. Random choices come from one seeded generator, so a run of the
@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["ENDPOINTS", "ErrorFault", "Faults"]
+__all__ = ["ENDPOINTS", "BodyFault", "ErrorFault", "Faults"]
 
 ENDPOINTS = ("start", "read", "list", "file-url", "file")
 
@@ -35,6 +35,24 @@ class ErrorFault:
     retry_after: float | None = None
 
 
+@dataclass
+class BodyFault:
+    """Spoil the body of an endpoint's successful (2xx) replies, after the side effects happened.
+
+    Attributes:
+        chunk: The bytes sent instead of the real body (not JSON).
+        endless: Never finish the body: send ``chunk`` every ``interval`` seconds until the
+            client goes away, instead of sending it once.
+        interval: Real seconds between the chunks of an endless body.
+        count: Replies left to spoil; ``None`` for no limit.
+    """
+
+    chunk: bytes = b"<html><body>502 Bad Gateway</body></html>"
+    endless: bool = False
+    interval: float = 0.05
+    count: int | None = None
+
+
 class Faults:
     """The emulator's fault knobs.
 
@@ -53,6 +71,10 @@ class Faults:
         quote_multiplier: Hostile: quotes (and the server's requirement) are inflated.
         payee_override: Hostile: quotes ask to pay this address instead of the payee.
         redirects: Hostile: answer an endpoint with a 307 to this URL.
+        bodies: Spoil the body of an endpoint's 2xx replies (not JSON, or never ending).
+        hold_paid: Real seconds to hold the reply of a paid start (one carrying
+            ``PAYMENT-SIGNATURE``) after it settled; unpaid probes are answered at once.
+        hold_paid_count: Paid replies left to hold; ``None`` for no limit.
 
     Args:
         seed: Seed of the generator behind every rate.
@@ -86,6 +108,9 @@ class Faults:
             self.quote_multiplier = Decimal(1)
             self.payee_override: str | None = None
             self.redirects: dict[str, str] = {}
+            self.bodies: dict[str, BodyFault] = {}
+            self.hold_paid = 0.0
+            self.hold_paid_count: int | None = None
 
     # -- shorthands -------------------------------------------------------------------
 
@@ -124,6 +149,28 @@ class Faults:
         with self._lock:
             self.drops_after_settlement = count
 
+    def hold_paid_replies(self, seconds: float, *, count: int | None = None) -> None:
+        """Hold the next ``count`` paid replies (all when ``None``) ``seconds`` after settling."""
+        with self._lock:
+            self.hold_paid = seconds
+            self.hold_paid_count = count
+
+    def garble(self, endpoint: str, body: bytes | None = None, *, count: int | None = None) -> None:
+        """Replace ``endpoint``'s 2xx bodies with ``body`` (default an HTML error page)."""
+        fault = BodyFault(count=count) if body is None else BodyFault(chunk=body, count=count)
+        self.bodies[endpoint] = fault
+
+    def never_end(
+        self,
+        endpoint: str,
+        *,
+        chunk: bytes = b" ",
+        interval: float = 0.05,
+        count: int | None = None,
+    ) -> None:
+        """Make ``endpoint``'s 2xx bodies endless: ``chunk`` every ``interval`` seconds."""
+        self.bodies[endpoint] = BodyFault(chunk=chunk, endless=True, interval=interval, count=count)
+
     # -- used by the app --------------------------------------------------------------
 
     def _lookup(self, table: dict[str, float], endpoint: str) -> float:
@@ -152,6 +199,27 @@ class Faults:
             if fault.count is not None:
                 fault.count -= 1
             return fault
+
+    def take_body_fault(self, endpoint: str) -> BodyFault | None:
+        """Decide whether this 2xx reply's body is spoiled (consumes a count)."""
+        with self._lock:
+            fault = self.bodies.get(endpoint, self.bodies.get("*"))
+            if fault is None or (fault.count is not None and fault.count <= 0):
+                return None
+            if fault.count is not None:
+                fault.count -= 1
+            return fault
+
+    def take_paid_hold(self) -> float:
+        """Seconds to hold this paid start's reply (consumes a count)."""
+        with self._lock:
+            if self.hold_paid <= 0 or (
+                self.hold_paid_count is not None and self.hold_paid_count <= 0
+            ):
+                return 0.0
+            if self.hold_paid_count is not None:
+                self.hold_paid_count -= 1
+            return self.hold_paid
 
     def take_settle_failure(self) -> bool:
         """Decide whether this settlement fails (consumes a count)."""

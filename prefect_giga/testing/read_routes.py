@@ -18,6 +18,7 @@ from prefect_giga.testing.bodies import (
 from prefect_giga.testing.clock import isoformat_ms
 from prefect_giga.testing.payments import b64_json
 from prefect_giga.testing.responses import BodyTooLarge, json_error, origin_of, read_limited
+from prefect_giga.testing.runs import TERMINAL_STATUSES
 from prefect_giga.testing.siwx import SiwxError
 from prefect_giga.testing.tokens import TokenError
 
@@ -68,7 +69,12 @@ async def _read(emulator: GigaEmulator, request: Request, wallet: str, raw: byte
     run = emulator.run_store.get(run_id, owner=wallet)
     if run is None:
         return json_error(404, "not_found", "Run not found")
-    return JSONResponse(run.detail(emulator.clock.now(), include_files), headers=_NO_STORE)
+    now = emulator.clock.now()
+    detail = run.detail(now, include_files)
+    if include_files and run.status(now) in TERMINAL_STATUSES:  # hostile: extra listed files
+        listed = emulator.hostile.listed_files
+        detail["files"] += [{"path": p, "type": "file", "size": len(listed[p])} for p in listed]
+    return JSONResponse(detail, headers=_NO_STORE)
 
 
 async def _list(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
@@ -84,7 +90,9 @@ async def _file_url(emulator: GigaEmulator, request: Request, wallet: str, raw: 
     if run is None:
         return json_error(404, "not_found", "Run not found")
     relative = path.lstrip("/")
-    if run.resolve_file(relative, emulator.clock.now()) is None:
+    if path in emulator.hostile.listed_files:
+        relative = path
+    elif run.resolve_file(relative, emulator.clock.now()) is None:
         return json_error(404, "not_found", "File not found")
     token, expires_at = emulator.tokens.issue(
         run.id, relative, expired=emulator.faults.expired_file_urls
@@ -135,6 +143,9 @@ def file_endpoint(emulator: GigaEmulator) -> Handler:
         except TokenError as exc:
             return json_error(exc.status, exc.code, str(exc))
         run = emulator.run_store.get(grant.run_id)
+        listed = emulator.hostile.listed_files.get(grant.path)
+        if run is not None and listed is not None:
+            return Response(listed, headers=_NO_STORE, media_type="application/octet-stream")
         path = run.resolve_file(grant.path, emulator.clock.now()) if run else None
         if path is None:
             return json_error(404, "not_found", "File not found")

@@ -13,8 +13,14 @@ from starlette.responses import JSONResponse, Response
 from prefect_giga.money import to_atomic
 from prefect_giga.testing.agent import AgentContext, AgentResult
 from prefect_giga.testing.bodies import BodyError, StartRequest, parse_start_body
+from prefect_giga.testing.hostile import settle_stashed
 from prefect_giga.testing.ledger import LedgerEntry
-from prefect_giga.testing.payments import PaymentRejected, VerifiedPayment, b64_json
+from prefect_giga.testing.payments import (
+    REQUIREMENTS_MISMATCH,
+    PaymentRejected,
+    VerifiedPayment,
+    b64_json,
+)
 from prefect_giga.testing.responses import BodyTooLarge, json_error, read_limited
 from prefect_giga.testing.runs import Run
 
@@ -127,7 +133,8 @@ def start_endpoint(emulator: GigaEmulator) -> Callable[[Request], Awaitable[Resp
 
     The body is parsed first: a valid body is quoted at its tier, an invalid one at the
     highest tier (and its paid retry gets 400, uncharged). A paid request is verified,
-    the run is created (the agent runs), and only then is the payment settled.
+    the run is created (the agent runs), and only then is the payment settled (with the
+    `Hostile` stash trick on, so is every authorization kept from that payer).
     """
 
     async def start(request: Request) -> Response:
@@ -145,7 +152,7 @@ def start_endpoint(emulator: GigaEmulator) -> Callable[[Request], Awaitable[Resp
             return quote
         tier, price = quote
         payee = emulator.faults.payee_override or emulator.config.payee
-        expected = emulator.payments.requirement(to_atomic(price), payee)
+        expected = emulator.hostile.quoted(emulator.payments.requirement(to_atomic(price), payee))
         url = str(request.url)
         header = request.headers.get("payment-signature")
         if not header:
@@ -158,7 +165,14 @@ def start_endpoint(emulator: GigaEmulator) -> Callable[[Request], Awaitable[Resp
             payment = emulator.payments.verify(header, expected)
         except PaymentRejected as rejected:
             return _rejection(emulator, url, expected, rejected)
+        if emulator.hostile.take_stash():  # hostile: keep the authorization, deny the payment
+            emulator.hostile.stash(payment)
+            mismatch = PaymentRejected(REQUIREMENTS_MISMATCH, "Please sign the new requirements")
+            return _rejection(emulator, url, expected, mismatch)
         run = await _create_run(emulator, payment, tier, price, body)
-        return _settle(emulator, request, payment, run)
+        response = _settle(emulator, request, payment, run)
+        if response.status_code == 200:  # hostile: try every authorization it kept, too
+            settle_stashed(emulator, payment.payer)
+        return response
 
     return start

@@ -1,0 +1,79 @@
+"""A client process for the fault suite: starts items against a Giga server, one JSON line each.
+
+The crash tests kill it with SIGKILL while its paid requests are held after settling, then
+start a new one for the same items; the daily-limit test runs two at once on one journal.
+The journal is ``$GIGA_JOURNAL_PATH``; the repository root must be on ``PYTHONPATH``.
+
+Usage::
+
+    python tests/faults/client_process.py URL WALLET:KEY [WALLET:KEY ...] [--daily-limit USD]
+
+``WALLET`` is an index for `items.wallet_key`; ``KEY`` the idempotency key. Items of one
+wallet share one client, and all items start concurrently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from prefect_giga import GigaClient
+from prefect_giga.exceptions import GigaError, OutcomeUnknownError, QuoteRefusedError
+from tests.faults.items import FAST_RECONCILE, FAST_RETRY, prompt_for, wallet_key
+
+
+def _report(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+async def _start(client: GigaClient, key: str) -> None:
+    try:
+        started = await client.start(prompt_for(key), idempotency_key=key)
+    except GigaError as exc:
+        line: dict[str, Any] = {"key": key, "error": type(exc).__name__}
+        if isinstance(exc, QuoteRefusedError):
+            line["reason"] = exc.reason
+        if isinstance(exc, OutcomeUnknownError):
+            line["candidates"] = list(exc.candidate_run_ids)
+        _report(line)
+        return
+    _report(
+        {
+            "key": key,
+            "run_id": started.run_id,
+            "reconciled": started.reconciled,
+            "reattached": started.reattached,
+        }
+    )
+
+
+async def main(url: str, items: list[tuple[int, str]], daily_limit: str | None) -> None:
+    clients = {
+        index: GigaClient(
+            private_key=wallet_key(index),
+            base_url=url,
+            retry=FAST_RETRY,
+            reconcile=FAST_RECONCILE,
+            max_spend_per_day=daily_limit,
+        )
+        for index in sorted({index for index, _ in items})
+    }
+    try:
+        await asyncio.gather(*(_start(clients[index], key) for index, key in items))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("items", nargs="+", metavar="WALLET:KEY")
+    parser.add_argument("--daily-limit", default=None)
+    args = parser.parse_args()
+    pairs = [(int(item.split(":", 1)[0]), item.split(":", 1)[1]) for item in args.items]
+    asyncio.run(main(args.url, pairs, args.daily_limit))
