@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -28,6 +29,7 @@ from .exceptions import (
     GigaConfigError,
     GigaProtocolError,
     GigaServerError,
+    GigaTransportError,
     LinkExpiredError,
     QuoteRefusedError,
     RunFileNotFoundError,
@@ -60,6 +62,10 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "BeforePaymentHook", "GigaClient"]
 
 DEFAULT_BASE_URL = "https://giga.dev"
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+"""The largest API reply (JSON) the client reads; a longer one is refused."""
+MIN_DOWNLOAD_RATE = 16 * 1024
+"""Bytes per second a download must average, after its first ``timeout`` seconds."""
 
 BeforePaymentHook = Callable[[Quote], Awaitable[None]]
 """Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
@@ -85,7 +91,8 @@ class GigaClient:
         max_price_per_run: The most one run may cost, in USD.
         tier_prices: Prices for tier keys that are not prices themselves.
         allowed_payees: The only addresses payments may go to (default: any).
-        timeout: Seconds for one HTTP request.
+        timeout: Seconds for one API request, reply included (a reply that trickles in
+            forever is cut off); a download must also average 16 KiB/s after that long.
         max_request_bytes: The largest start request (prompt plus base64 attachments).
         max_download_bytes: The largest file a download keeps (default: no cap).
         retry: The retry policy for free calls. Paid requests are never retried blindly.
@@ -137,10 +144,7 @@ class GigaClient:
         if (private_key is None) == (signer is None):
             raise GigaConfigError("Give exactly one of private_key or signer")
         self.wallet = Wallet(signer) if signer is not None else Wallet.from_private_key(private_key)  # type: ignore[arg-type]
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise GigaConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
-        self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.base_url = normalize_base_url(base_url)
         try:
             self.network = get_network(network)
             self.policy = PaymentPolicy(
@@ -162,6 +166,7 @@ class GigaClient:
         except ValueError as exc:
             raise GigaConfigError(str(exc)) from None
         self.default_tier = default_tier
+        self.timeout = timeout
         self.max_request_bytes = max_request_bytes
         self.max_download_bytes = max_download_bytes
         self.retry = retry or RetryPolicy()
@@ -469,7 +474,8 @@ class GigaClient:
                         f"{what}: the file is {declared} bytes, above the {cap}-byte cap; "
                         "nothing was written"
                     )
-                return await write_stream_atomically(response.aiter_bytes(), target, max_bytes=cap)
+                chunks = _paced(response.aiter_bytes(), self.timeout, what)
+                return await write_stream_atomically(chunks, target, max_bytes=cap)
 
     async def _signed_post(
         self,
@@ -566,14 +572,38 @@ class GigaClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        request = self._http.build_request(
+            method, self._url(path), json=json, headers=dict(headers or {})
+        )
         with transport_errors(what):
-            return await self._http.request(
-                method,
-                self._url(path),
-                json=json,
-                headers=dict(headers or {}),
-                follow_redirects=False,
-            )
+            try:
+                return await asyncio.wait_for(self._exchange(request, what), self.timeout)
+            except asyncio.TimeoutError:
+                raise GigaTransportError(
+                    f"{what}: no complete reply within {self.timeout:g} s"
+                ) from None
+
+    async def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
+        """Send an API request and read its reply whole, refusing replies over the cap."""
+        response = await self._http.send(request, stream=True, follow_redirects=False)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise GigaProtocolError(
+                        f"{what}: the reply is larger than {MAX_REPLY_BYTES} bytes; refused"
+                    )
+        finally:
+            await response.aclose()
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
 
     def _check(self, response: httpx.Response, what: str) -> None:
         status = response.status_code
@@ -594,6 +624,40 @@ class GigaClient:
             status_code=status,
             body_excerpt=excerpt(response),
         )
+
+
+async def _paced(chunks: AsyncIterator[bytes], grace: float, what: str) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` on while the stream averages `MIN_DOWNLOAD_RATE` after ``grace`` s.
+
+    httpx's read timeout restarts with every byte, so a server trickling bytes forever would
+    otherwise hold a download open for ever.
+    """
+    started = time.monotonic()
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if time.monotonic() - started > grace + received / MIN_DOWNLOAD_RATE:
+            raise GigaTransportError(
+                f"{what}: the server sends too slowly ({received} bytes in "
+                f"{time.monotonic() - started:.0f} s); giving up"
+            )
+        yield chunk
+
+
+def normalize_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash; the journal keys starts by it.
+
+    Raises:
+        GigaConfigError: It is not an http(s) URL.
+
+    Example:
+        >>> normalize_base_url("http://127.0.0.1:8402/")
+        'http://127.0.0.1:8402'
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise GigaConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:

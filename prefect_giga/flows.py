@@ -21,9 +21,10 @@ from .artifacts import (
     publish_payments,
 )
 from .budget import SpendBudget
+from .client import normalize_base_url
 from .credentials import GigaCredentials
 from .exceptions import GigaError, RunFailedError
-from .journal import Journal
+from .journal import Journal, StartRef
 from .models import RunStatus
 from .money import format_usd
 from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
@@ -205,7 +206,7 @@ def _count_earlier_payments(
             item=index,
             idempotency_key=item.idempotency_key,
         )
-        entry = journal.get(key)
+        entry = journal.get(StartRef(creds.address, normalize_base_url(creds.base_url), key))
         if entry is not None and entry.state.counts_as_spent:
             budget.record(key, entry.amount)
 

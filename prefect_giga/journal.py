@@ -26,15 +26,22 @@ from pathlib import Path
 from .exceptions import BudgetExceededError, GigaConfigError
 from .money import format_usd, to_atomic, to_usd
 
-__all__ = ["DEFAULT_JOURNAL_PATH", "Journal", "JournalEntry", "StartState", "default_journal_path"]
+__all__ = [
+    "DEFAULT_JOURNAL_PATH",
+    "Journal",
+    "JournalEntry",
+    "StartRef",
+    "StartState",
+    "default_journal_path",
+]
 
 ENV_JOURNAL_PATH = "GIGA_JOURNAL_PATH"
 DEFAULT_JOURNAL_PATH = Path("~/.prefect-giga/journal.sqlite3")
 DAY_SECONDS = 24 * 3600
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS starts (
-    key TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS starts_v2 (
+    key TEXT NOT NULL,
     payer TEXT NOT NULL,
     network TEXT NOT NULL,
     server TEXT NOT NULL,
@@ -48,9 +55,11 @@ CREATE TABLE IF NOT EXISTS starts (
     transaction_hash TEXT,
     created_at REAL NOT NULL,
     sent_at REAL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    valid_before REAL,
+    PRIMARY KEY (payer, server, key)
 );
-CREATE INDEX IF NOT EXISTS starts_by_payer ON starts (payer, created_at);
+CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at);
 CREATE TABLE IF NOT EXISTS payees (
     server TEXT NOT NULL,
     network TEXT NOT NULL,
@@ -59,6 +68,32 @@ CREATE TABLE IF NOT EXISTS payees (
     PRIMARY KEY (server, network)
 );
 """
+
+
+@dataclass(frozen=True)
+class StartRef:
+    """Which logical start: the paying wallet, the server, and the idempotency key.
+
+    The same key on another server or with another wallet is another start.
+
+    Example:
+        >>> StartRef("0xABC", "https://giga.dev", "job-1").payer
+        '0xabc'
+    """
+
+    payer: str
+    server: str
+    key: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payer", self.payer.lower())
+
+    def params(self) -> tuple[str, str, str]:
+        """The SQL parameters that select this start: payer, server, key."""
+        return (self.payer, self.server, self.key)
+
+
+_SELECT_ONE = "SELECT * FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?"
 
 
 class StartState(str, Enum):
@@ -98,6 +133,12 @@ class JournalEntry:
     transaction: str | None
     created_at: float
     sent_at: float | None
+    valid_before: float | None = None
+
+    @property
+    def ref(self) -> StartRef:
+        """The start this entry records."""
+        return StartRef(self.payer, self.server, self.key)
 
     @property
     def amount(self) -> Decimal:
@@ -181,28 +222,37 @@ class Journal:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def get(self, key: str) -> JournalEntry | None:
-        """The entry for ``key``, if any."""
+    def get(self, ref: StartRef) -> JournalEntry | None:
+        """The entry for one logical start, if any."""
         with self._connect() as db:
-            row = db.execute("SELECT * FROM starts WHERE key = ?", (key,)).fetchone()
+            row = db.execute(_SELECT_ONE, ref.params()).fetchone()
         return None if row is None else _entry(row)
+
+    def find(self, key: str) -> list[JournalEntry]:
+        """Every start recorded under idempotency key ``key`` (any wallet, any server)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM starts_v2 WHERE key = ?", (key,)).fetchall()
+        return [_entry(row) for row in rows]
 
     def spent_today(self, payer: str) -> Decimal:
         """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
-        since = self._now() - DAY_SECONDS
+        now = self._now()
         with self._connect() as db:
-            return to_usd(self._spent_since(db, payer, since))
+            return to_usd(self._spent_since(db, payer, now - DAY_SECONDS, now))
 
     @staticmethod
-    def _spent_since(db: sqlite3.Connection, payer: str, since: float) -> int:
+    def _spent_since(db: sqlite3.Connection, payer: str, since: float, now: float) -> int:
+        # A start that was not charged keeps counting until its authorization expires: a
+        # server holding the signed authorization could still settle it until then.
         row = db.execute(
-            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts "
-            "WHERE payer = ? AND created_at >= ? AND state != ?",
-            (payer.lower(), since, StartState.NOT_CHARGED.value),
+            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 "
+            "WHERE payer = ? AND created_at >= ? "
+            "AND (state != ? OR COALESCE(valid_before, 0) > ?)",
+            (payer.lower(), since, StartState.NOT_CHARGED.value, now),
         ).fetchone()
         return int(row[0])
 
-    def in_flight(self, payer: str, *, exclude: str | None = None) -> list[JournalEntry]:
+    def in_flight(self, payer: str, *, exclude: StartRef | None = None) -> list[JournalEntry]:
         """Starts of ``payer`` whose paid request left but got no run yet (but ``exclude``).
 
         A start only ``RESERVED`` never left (``mark_sent`` comes before the send), so it
@@ -210,16 +260,17 @@ class Journal:
         """
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM starts WHERE payer = ? AND state = ? AND key != ?",
-                (payer.lower(), StartState.SENT.value, exclude or ""),
+                "SELECT * FROM starts_v2 WHERE payer = ? AND state = ?",
+                (payer.lower(), StartState.SENT.value),
             ).fetchall()
-        return [_entry(row) for row in rows]
+        entries = [_entry(row) for row in rows]
+        return [e for e in entries if exclude is None or e.ref != exclude]
 
     def known_run_ids(self, payer: str) -> set[str]:
         """Run ids the journal already assigned to a start of ``payer``."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT run_id FROM starts WHERE payer = ? AND run_id IS NOT NULL",
+                "SELECT run_id FROM starts_v2 WHERE payer = ? AND run_id IS NOT NULL",
                 (payer.lower(),),
             ).fetchall()
         return {str(row[0]) for row in rows}
@@ -236,11 +287,9 @@ class Journal:
 
     def reserve(
         self,
+        ref: StartRef,
         *,
-        key: str,
-        payer: str,
         network: str,
-        server: str,
         nonce: str,
         tier: str,
         amount: Decimal,
@@ -249,23 +298,25 @@ class Journal:
     ) -> JournalEntry:
         """Record a start before it is signed, checking the payer's rolling-day limit.
 
-        A start already recorded for ``key`` is returned as it is (a retry of the same
-        logical start never counts twice).
+        A start already recorded (and not released) is returned as it is: a retry of the same
+        logical start never counts twice.
 
         Raises:
-            BudgetExceededError: The payment would take ``payer`` over ``daily_limit``.
+            BudgetExceededError: The payment would take the payer over ``daily_limit``.
         """
         now = self._now()
         atomic = to_atomic(amount)
         with self._write() as db:
-            row = db.execute("SELECT * FROM starts WHERE key = ?", (key,)).fetchone()
+            row = db.execute(_SELECT_ONE, ref.params()).fetchone()
             if row is not None and _entry(row).state is not StartState.NOT_CHARGED:
                 return _entry(row)
             if daily_limit is not None:
-                spent = self._spent_since(db, payer, now - DAY_SECONDS)
+                spent = self._spent_since(db, ref.payer, now - DAY_SECONDS, now)
+                if row is not None:  # the same nonce: its earlier authorization counts once
+                    spent -= _entry(row).amount_atomic if _counts(_entry(row), now) else 0
                 if spent + atomic > to_atomic(daily_limit):
                     raise BudgetExceededError(
-                        f"Refusing to pay {format_usd(amount)}: wallet {payer} has spent "
+                        f"Refusing to pay {format_usd(amount)}: wallet {ref.payer} has spent "
                         f"{format_usd(to_usd(spent))} in the last 24 hours of its "
                         f"{format_usd(daily_limit)} daily limit; nothing was signed",
                         reason="daily_limit_exceeded",
@@ -273,14 +324,14 @@ class Journal:
                         limit=daily_limit,
                     )
             db.execute(
-                "INSERT OR REPLACE INTO starts (key, payer, network, server, nonce, tier, "
+                "INSERT OR REPLACE INTO starts_v2 (key, payer, network, server, nonce, tier, "
                 "amount_atomic, pay_to, state, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    key,
-                    payer.lower(),
+                    ref.key,
+                    ref.payer,
                     network,
-                    server,
+                    ref.server,
                     nonce,
                     tier,
                     atomic,
@@ -290,22 +341,30 @@ class Journal:
                     now,
                 ),
             )
-            entry = db.execute("SELECT * FROM starts WHERE key = ?", (key,)).fetchone()
+            entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
         return _entry(entry)
 
-    def mark_sent(self, key: str) -> None:
+    def mark_sent(self, ref: StartRef, *, valid_before: int) -> None:
         """The paid request is about to leave: from now on its outcome may be unknown."""
         now = self._now()
         with self._write() as db:
             db.execute(
-                "UPDATE starts SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ? "
-                "WHERE key = ? AND state != ?",
-                (StartState.SENT.value, now, now, key, StartState.STARTED.value),
+                "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
+                "valid_before = MAX(COALESCE(valid_before, 0), ?) "
+                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+                (
+                    StartState.SENT.value,
+                    now,
+                    now,
+                    valid_before,
+                    *ref.params(),
+                    StartState.STARTED.value,
+                ),
             )
 
     def mark_started(
         self,
-        key: str,
+        ref: StartRef,
         run_id: str,
         *,
         transaction: str | None,
@@ -315,17 +374,35 @@ class Journal:
         now = self._now()
         with self._write() as db:
             db.execute(
-                "UPDATE starts SET state = ?, run_id = ?, transaction_hash = "
-                "COALESCE(?, transaction_hash), run_status = ?, updated_at = ? WHERE key = ?",
-                (StartState.STARTED.value, run_id, transaction or None, run_status, now, key),
+                "UPDATE starts_v2 SET state = ?, run_id = ?, transaction_hash = "
+                "COALESCE(?, transaction_hash), run_status = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ?",
+                (
+                    StartState.STARTED.value,
+                    run_id,
+                    transaction or None,
+                    run_status,
+                    now,
+                    *ref.params(),
+                ),
             )
 
-    def mark_not_charged(self, key: str) -> None:
-        """The server provably did not charge this start; it stops counting as spent."""
+    def mark_not_charged(self, ref: StartRef) -> None:
+        """The server did not charge this attempt.
+
+        It stops counting toward the daily limit once its authorization has expired
+        (``valid_before``), since until then a server keeping it could still settle it.
+        """
         with self._write() as db:
             db.execute(
-                "UPDATE starts SET state = ?, updated_at = ? WHERE key = ? AND state != ?",
-                (StartState.NOT_CHARGED.value, self._now(), key, StartState.STARTED.value),
+                "UPDATE starts_v2 SET state = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+                (
+                    StartState.NOT_CHARGED.value,
+                    self._now(),
+                    *ref.params(),
+                    StartState.STARTED.value,
+                ),
             )
 
     def pin_payee(self, server: str, network: str, pay_to: str) -> None:
@@ -348,6 +425,10 @@ class Journal:
         return f"Journal(path={str(self.path)!r})"
 
 
+def _counts(entry: JournalEntry, now: float) -> bool:
+    return entry.state.counts_as_spent or (entry.valid_before or 0) > now
+
+
 def _entry(row: tuple[object, ...]) -> JournalEntry:
     (
         key,
@@ -365,6 +446,7 @@ def _entry(row: tuple[object, ...]) -> JournalEntry:
         created_at,
         sent_at,
         _updated,
+        valid_before,
     ) = row
     return JournalEntry(
         key=str(key),
@@ -381,4 +463,5 @@ def _entry(row: tuple[object, ...]) -> JournalEntry:
         transaction=None if transaction is None else str(transaction),
         created_at=float(str(created_at)),
         sent_at=None if sent_at is None else float(str(sent_at)),
+        valid_before=None if valid_before is None else float(str(valid_before)),
     )

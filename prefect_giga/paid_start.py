@@ -39,7 +39,7 @@ from .exceptions import (
     QuoteRefusedError,
     SettlementFailedError,
 )
-from .journal import JournalEntry
+from .journal import JournalEntry, StartRef
 from .models import PaymentReceipt, Quote, RunStatus, StartedRun
 from .money import format_usd
 from .payments import SignedPayment, decode_b64_json, decode_receipt, sign_payment
@@ -126,10 +126,11 @@ class PaidStart:
         self.body = body
         self.tier = tier
         self.journal = client.journal
+        self.ref = StartRef(client.address, client.base_url, key)
 
     async def run(self) -> StartedRun:
         """Start (or re-attach to) the run for this key."""
-        recorded = self.journal.get(self.key)
+        recorded = self.journal.get(self.ref)
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
         client = self.client
@@ -141,20 +142,20 @@ class PaidStart:
             offer = probed
         payment = await self._authorize(offer)
         async with paid_lane(client):
-            self.journal.mark_sent(self.key)
-            entry = self.journal.get(self.key)
+            self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
+            entry = self.journal.get(self.ref)
             sent_at = entry.sent_at if entry is not None and entry.sent_at else time.time()
             reply = await self._send(payment)
             if reply.kind is _Kind.REJECTED and offer.from_cache and not _is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
                 # signed with the same nonce, so at most one of the two can ever settle.
                 client.quotes.forget(self.tier)
-                self.journal.mark_not_charged(self.key)
+                self.journal.mark_not_charged(self.ref)
                 probed = await client.retry.call(self.probe)
                 if isinstance(probed, StartedRun):
                     return probed
                 payment = await self._authorize(probed)
-                self.journal.mark_sent(self.key)
+                self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
                 reply = await self._send(payment)
             return await self._settle(reply, payment, sent_at)
 
@@ -167,10 +168,8 @@ class PaidStart:
             await client.before_payment(quote)
         nonce = client.wallet.payment_nonce(self.key)
         self.journal.reserve(
-            key=self.key,
-            payer=client.address,
+            self.ref,
             network=quote.network,
-            server=client.base_url,
             nonce=nonce,
             tier=quote.tier,
             amount=quote.amount,
@@ -238,38 +237,28 @@ class PaidStart:
 
     async def _settle(self, reply: _Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
         if reply.kind is _Kind.UNKNOWN:
-            reply = await self._resend(reply, payment)
+            return await self._reconcile(reply, payment, sent_at)
         response = reply.response
         if reply.kind is _Kind.STARTED and response is not None:
-            try:
-                started = self._started(response, payment, "start (paid)")
-            except GigaProtocolError as exc:
-                return await self._claim(payment, sent_at, f"paid, but {exc}")
-            self._record(started)
-            return started
+            return await self._accept(response, payment, sent_at)
         if reply.kind is _Kind.NONCE_USED:
             return await self._claim(payment, sent_at, "an earlier attempt was paid")
-        if reply.kind is _Kind.NOT_SETTLED:
-            self.journal.mark_not_charged(self.key)
-            raise SettlementFailedError(
-                f"The server could not settle the {format_usd(payment.quote.amount)} payment "
-                "(HTTP 500 'Settlement failed'); it was not charged"
-            )
-        if reply.kind is _Kind.REJECTED and response is not None:
-            self.journal.mark_not_charged(self.key)
-            raise self._rejection(response, payment)
-        if reply.kind is _Kind.BAD_REQUEST and response is not None:
-            self.journal.mark_not_charged(self.key)  # verified, then refused: never settled
-            self.client._check(response, "start (paid)")
         if reply.kind is _Kind.REDIRECTED:
             raise GigaProtocolError(
                 f"start (paid): the server answered with a redirect ({reply.why}); it was not "
                 "followed, so the payment went nowhere else. Its outcome at this server is "
                 "unknown, so the journal keeps counting it as spent."
             )
-        return await self._claim(payment, sent_at, reply.why)
+        self.journal.mark_not_charged(self.ref)  # counted until the authorization expires
+        raise self._refusal(reply, payment)
 
-    async def _resend(self, reply: _Reply, payment: SignedPayment) -> _Reply:
+    async def _reconcile(self, reply: _Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+        """The reply was lost: re-send the same payment, then claim the run if need be.
+
+        After a lost reply, a refused or unsettled re-send proves nothing about the first
+        attempt (the server may still have been running it and settled it first), so the
+        run is looked for in ``/api/list`` before the re-send's answer is believed.
+        """
         policy = self.client.reconcile
         delay = policy.backoff
         for _ in range(policy.resends):
@@ -278,11 +267,52 @@ class PaidStart:
             await asyncio.sleep(delay)
             delay *= 2
             reply = await self._send(payment)
-            if reply.kind is not _Kind.UNKNOWN:
-                return reply
-        return reply
+            if reply.kind in (_Kind.STARTED, _Kind.NONCE_USED):
+                break
+        if reply.kind is _Kind.STARTED and reply.response is not None:
+            return await self._accept(reply.response, payment, sent_at)
+        if reply.kind is _Kind.NONCE_USED:
+            return await self._claim(payment, sent_at, "an earlier attempt was paid")
+        conclusive = reply.kind in (_Kind.NOT_SETTLED, _Kind.REJECTED, _Kind.BAD_REQUEST)
+        fallback = self._refusal(reply, payment) if conclusive else None
+        return await self._claim(payment, sent_at, reply.why or "the reply was lost", fallback)
 
-    async def _claim(self, payment: SignedPayment, sent_at: float, why: str) -> StartedRun:
+    async def _accept(
+        self, response: httpx.Response, payment: SignedPayment, sent_at: float
+    ) -> StartedRun:
+        try:
+            started = self._started(response, payment, "start (paid)")
+        except GigaProtocolError as exc:
+            return await self._claim(payment, sent_at, f"paid, but {exc}")
+        self._record(started)
+        return started
+
+    def _refusal(self, reply: _Reply, payment: SignedPayment) -> GigaError:
+        response = reply.response
+        if reply.kind is _Kind.NOT_SETTLED or response is None:
+            return SettlementFailedError(
+                f"The server could not settle the {format_usd(payment.quote.amount)} payment "
+                "(HTTP 500 'Settlement failed'); it was not charged"
+            )
+        if reply.kind is _Kind.BAD_REQUEST:
+            try:
+                self.client._check(response, "start (paid)")
+            except GigaError as exc:
+                return exc
+        return self._rejection(response, payment)
+
+    async def _claim(
+        self,
+        payment: SignedPayment,
+        sent_at: float,
+        why: str,
+        none_found: GigaError | None = None,
+    ) -> StartedRun:
+        """Claim the single run that can only be this start's, or say the outcome is unknown.
+
+        With ``none_found``, no candidate at all means the server's refusal stands: that
+        error is raised (the start stays counted until its authorization expires).
+        """
         client = self.client
         since = datetime.fromtimestamp(sent_at, timezone.utc) - timedelta(
             seconds=client.reconcile.claim_window
@@ -299,7 +329,7 @@ class PaidStart:
                     candidates.append(run.id)
         others = [
             e
-            for e in self.journal.in_flight(client.address, exclude=self.key)
+            for e in self.journal.in_flight(client.address, exclude=self.ref)
             if e.server == client.base_url and (e.sent_at or 0) >= since.timestamp()
         ]
         if len(candidates) == 1 and not others:
@@ -310,8 +340,11 @@ class PaidStart:
                 reconciled=True,
                 receipt=payment.receipt(""),
             )
-            self.journal.mark_started(self.key, started.run_id, transaction=None)
+            self.journal.mark_started(self.ref, started.run_id, transaction=None)
             return started
+        if none_found is not None and not candidates and not others:
+            self.journal.mark_not_charged(self.ref)
+            raise none_found
         raise OutcomeUnknownError(
             f"The paid start's outcome is unknown ({why}) and its run cannot be identified "
             f"for certain ({len(candidates)} candidate run(s), {len(others)} other start(s) of "
@@ -330,7 +363,7 @@ class PaidStart:
     def _record(self, started: StartedRun) -> None:
         receipt = started.receipt
         self.journal.mark_started(
-            self.key,
+            self.ref,
             started.run_id,
             transaction=receipt.transaction if receipt else None,
             run_status=started.status.value,

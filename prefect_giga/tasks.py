@@ -37,11 +37,9 @@ from .exceptions import (
     BudgetExceededError,
     GigaError,
     GigaTimeoutError,
-    PaymentRejectedError,
     QuoteRefusedError,
     RunFailedError,
     RunNotFoundError,
-    SettlementFailedError,
 )
 from .files import AttachmentInput
 from .harvest import harvest
@@ -223,13 +221,10 @@ async def _start(
             budget.reserve(key, quote.amount)
         logger.info("Paying %s for tier %s to %s", quote.amount, quote.tier, quote.pay_to)
 
+    # A refused payment stays counted in the budget: the server holds a signed
+    # authorization that it could still settle until it expires.
     async with credentials.get_client(before_payment=check_budget) as giga:
-        try:
-            started = await giga.start(prompt, tier=tier, files=files, idempotency_key=key)
-        except (PaymentRejectedError, SettlementFailedError):
-            if budget is not None:
-                budget.release(key)
-            raise
+        started = await giga.start(prompt, tier=tier, files=files, idempotency_key=key)
     receipt = started.receipt
     logger.info(
         "Started Giga run %s (%s%s)",

@@ -217,9 +217,18 @@ class JournalAudit:
 def journal_audit(emulator: GigaEmulator, journal: Path) -> JournalAudit:
     """Audit ``emulator``'s ledger against the journal file of the clients that paid it."""
     with sqlite3.connect(journal) as db:
-        rows = db.execute("SELECT key, payer, nonce, state, run_id FROM starts").fetchall()
-    by_nonce = {(str(p).lower(), str(n).lower()): (str(k), str(s), r) for k, p, n, s, r in rows}
-    per_key: Counter[str] = Counter()
+        rows = db.execute(
+            "SELECT key, payer, server, nonce, state, run_id FROM starts_v2"
+        ).fetchall()
+    # A logical start is (payer, server, idempotency key): the same key elsewhere is another.
+    # Only this emulator's starts: a key reused on another server signs the same nonce,
+    # which that server's own (emulated) chain settles separately.
+    by_nonce = {
+        (str(p).lower(), str(n).lower()): ((str(p).lower(), str(srv), str(k)), str(s), r)
+        for k, p, srv, n, s, r in rows
+        if str(srv) == emulator.url.rstrip("/")
+    }
+    per_key: Counter[tuple[str, str, str]] = Counter()
     unattributed = unmatched = unmatched_unknown = 0
     ledger = emulator.ledger
     for entry in ledger:

@@ -79,7 +79,7 @@ async def test_killed_client_process_is_recovered_with_every_start_paid_once(
     paid = {(e.payer.lower(), e.nonce.lower()) for e in emulator.ledger}
     assert len(paid) == wallets
     journal = Journal(journal_path)
-    entries = {key: journal.get(key) for _, key in items}
+    entries = {key: next(iter(journal.find(key)), None) for _, key in items}
     assert all(e is None or e.run_id is None for e in entries.values())  # no reply was seen
     sent = {
         (address_of(wallet_key(w)), nonce_of(wallet_key(w), key))

@@ -30,16 +30,6 @@ async def test_retried_start_reattaches_without_any_paid_request(emulator: GigaE
     assert len(emulator.ledger) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="journal rows are keyed by the idempotency key alone (journal.py:37, starts.key "
-    "PRIMARY KEY) and PaidStart.run (paid_start.py:132-134) re-attaches any recorded run "
-    "without checking the entry's payer, server or network: the same key used on another "
-    "server (the emulator, then production, on the default journal) or by another wallet "
-    "returns the first run as 'reattached', nothing is paid or started there, and reading "
-    "the run fails with RunNotFoundError. Re-attach only when payer, server and network "
-    "match, and key the journal by (payer, server, key).",
-)
 @pytest.mark.parametrize("elsewhere", ["another server", "another wallet"])
 async def test_same_idempotency_key_elsewhere_starts_its_own_run(
     make_emulator: Callable[..., GigaEmulator], elsewhere: str
