@@ -19,7 +19,7 @@ from prefect_giga.testing.config import EmulatorConfig
 from prefect_giga.testing.faults import Faults
 from prefect_giga.testing.hostile import Hostile
 from prefect_giga.testing.ledger import Ledger, LedgerEntry
-from prefect_giga.testing.payments import PaymentGate
+from prefect_giga.testing.payments import PaymentGate, VerifiedPayment
 from prefect_giga.testing.proxy import ConnectionDropper
 from prefect_giga.testing.runs import Run, RunStore
 from prefect_giga.testing.server import EmulatorServer
@@ -162,6 +162,23 @@ class GigaEmulator:
     def record_settlement(self, entry: LedgerEntry) -> None:
         """Add a settled payment to the ledger."""
         self._ledger.record(entry)
+
+    def record_paid(self, payment: VerifiedPayment, transaction: str, run_id: str) -> None:
+        """Record ``payment``, settled in ``transaction`` for ``run_id`` ("" for none)."""
+        required = payment.requirements
+        self.record_settlement(
+            LedgerEntry(
+                payer=payment.payer,
+                payee=required.pay_to,
+                amount=int(required.amount),
+                asset=required.asset,
+                network=str(required.network),
+                nonce=payment.nonce,
+                tx_hash=transaction,
+                run_id=run_id,
+                time=self.clock.now(),
+            )
+        )
 
     @property
     def stopping(self) -> bool:

@@ -17,7 +17,6 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prefect_giga.testing.ledger import LedgerEntry
 from prefect_giga.testing.payments import VerifiedPayment
 
 if TYPE_CHECKING:
@@ -169,20 +168,7 @@ def settle_stashed(emulator: GigaEmulator, payer: str | None = None) -> list[Sta
     for payment in emulator.hostile.take_stashed(payer):
         settled = emulator.payments.settle(payment)
         if settled.success:
-            required = payment.requirements
-            emulator.record_settlement(
-                LedgerEntry(
-                    payer=payment.payer,
-                    payee=required.pay_to,
-                    amount=int(required.amount),
-                    asset=required.asset,
-                    network=str(required.network),
-                    nonce=payment.nonce,
-                    tx_hash=settled.transaction,
-                    run_id="",
-                    time=emulator.clock.now(),
-                )
-            )
+            emulator.record_paid(payment, settled.transaction, run_id="")
         reason = "" if settled.success else str(settled.error_reason or "settle_failed")
         outcome = StashOutcome(payment.payer, payment.nonce, bool(settled.success), reason)
         emulator.hostile.count(outcome)

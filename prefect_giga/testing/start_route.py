@@ -14,7 +14,6 @@ from prefect_giga.money import to_atomic
 from prefect_giga.testing.agent import AgentContext, AgentResult
 from prefect_giga.testing.bodies import BodyError, StartRequest, parse_start_body
 from prefect_giga.testing.hostile import settle_stashed
-from prefect_giga.testing.ledger import LedgerEntry
 from prefect_giga.testing.payments import (
     REQUIREMENTS_MISMATCH,
     PaymentRejected,
@@ -99,20 +98,7 @@ def _settle(
             emulator.run_store.discard(run.id)
         return JSONResponse({"success": False, "error": "Settlement failed"}, status_code=500)
     run.transaction = settled.transaction
-    required = payment.requirements
-    emulator.record_settlement(
-        LedgerEntry(
-            payer=payment.payer,
-            payee=required.pay_to,
-            amount=int(required.amount),
-            asset=required.asset,
-            network=str(required.network),
-            nonce=payment.nonce,
-            tx_hash=settled.transaction,
-            run_id=run.id,
-            time=emulator.clock.now(),
-        )
-    )
+    emulator.record_paid(payment, settled.transaction, run_id=run.id)
     if emulator.config.proxy and emulator.faults.take_drop():  # only the proxy can drop
         emulator.dropper.mark(request.scope.get("client"))
     receipt = {
@@ -120,7 +106,7 @@ def _settle(
         "payer": payment.payer,
         "transaction": settled.transaction,
         "network": str(settled.network),
-        "amount": required.amount,
+        "amount": payment.requirements.amount,
     }
     return JSONResponse(
         {"runId": run.id, "status": run.status(emulator.clock.now())},
