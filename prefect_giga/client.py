@@ -106,6 +106,8 @@ class GigaClient:
         reconcile: How a start with a lost reply is reconciled.
         quote_ttl: Seconds a checked quote is reused, so later starts of the same tier pay on
             their first request (``0`` always asks first).
+        max_connections: Connections in the pool, and requests in flight at once; more
+            wait their turn (a long queue inside httpx costs more CPU than it saves).
         http_client: An ``httpx.AsyncClient`` to use instead of the client's own.
 
     Example:
@@ -139,6 +141,7 @@ class GigaClient:
         journal: Journal | None = None,
         reconcile: ReconcilePolicy | None = None,
         quote_ttl: float = DEFAULT_QUOTE_TTL,
+        max_connections: int = 16,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         if (private_key is None) == (signer is None):
@@ -178,12 +181,18 @@ class GigaClient:
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
             headers={"user-agent": "prefect-giga"},
             follow_redirects=False,
         )
         self._domain_form: dict[str, _DomainForm] = {}
         self._first_sign_in = asyncio.Lock()
+        # httpcore's pool scans every queued request against every connection whenever one
+        # finishes: with hundreds queued that bookkeeping costs more than the requests. Keep
+        # the queue short by letting only as many requests in as there are connections.
+        self._slots = asyncio.Semaphore(max_connections)
         self._client_nonces_refused: set[str] = set()
         install_log_redaction()
 
@@ -454,7 +463,10 @@ class GigaClient:
         what = f"download of {path!r}"
         url = link.url.get_secret_value()
         with transport_errors(what):
-            async with self._http.stream("GET", url, follow_redirects=True) as response:
+            async with (
+                self._slots,
+                self._http.stream("GET", url, follow_redirects=True) as response,
+            ):
                 if response.status_code in (401, 403, 410):
                     raise LinkExpiredError(
                         f"{what}: the presigned link was refused (HTTP {response.status_code}); "
@@ -585,6 +597,10 @@ class GigaClient:
 
     async def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
         """Send an API request and read its reply whole, refusing replies over the cap."""
+        async with self._slots:
+            return await self._exchange_in_slot(request, what)
+
+    async def _exchange_in_slot(self, request: httpx.Request, what: str) -> httpx.Response:
         response = await self._http.send(request, stream=True, follow_redirects=False)
         try:
             body = bytearray()

@@ -205,6 +205,9 @@ class Journal:
         if db is None:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: a committed write survives a crash of the process
+            # (what the journal guards against) without an fsync on every commit.
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
         yield db
@@ -344,8 +347,12 @@ class Journal:
             entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
         return _entry(entry)
 
-    def mark_sent(self, ref: StartRef, *, valid_before: int) -> None:
-        """The paid request is about to leave: from now on its outcome may be unknown."""
+    def mark_sent(self, ref: StartRef, *, valid_before: int) -> float:
+        """The paid request is about to leave: from now on its outcome may be unknown.
+
+        Returns:
+            When the start's first paid request left (seconds since the epoch).
+        """
         now = self._now()
         with self._write() as db:
             db.execute(
@@ -361,6 +368,11 @@ class Journal:
                     StartState.STARTED.value,
                 ),
             )
+            row = db.execute(
+                "SELECT sent_at FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
+                ref.params(),
+            ).fetchone()
+        return float(row[0]) if row is not None and row[0] is not None else now
 
     def mark_started(
         self,
@@ -369,10 +381,22 @@ class Journal:
         *,
         transaction: str | None,
         run_status: str | None = None,
+        paid_to: tuple[str, str] | None = None,
     ) -> None:
-        """The run exists: record its id (and the settlement transaction)."""
+        """The run exists: record its id (and the settlement transaction).
+
+        With ``paid_to`` (network, payee), also pin that payee for the start's server, in the
+        same transaction.
+        """
         now = self._now()
         with self._write() as db:
+            if paid_to is not None:
+                network, pay_to = paid_to
+                db.execute(
+                    "INSERT OR REPLACE INTO payees (server, network, pay_to, seen_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (ref.server, network, pay_to.lower(), now),
+                )
             db.execute(
                 "UPDATE starts_v2 SET state = ?, run_id = ?, transaction_hash = "
                 "COALESCE(?, transaction_hash), run_status = ?, updated_at = ? "

@@ -142,9 +142,7 @@ class PaidStart:
             offer = probed
         payment = await self._authorize(offer)
         async with paid_lane(client):
-            self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
-            entry = self.journal.get(self.ref)
-            sent_at = entry.sent_at if entry is not None and entry.sent_at else time.time()
+            sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
             reply = await self._send(payment)
             if reply.kind is _Kind.REJECTED and offer.from_cache and not _is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
@@ -367,9 +365,8 @@ class PaidStart:
             started.run_id,
             transaction=receipt.transaction if receipt else None,
             run_status=started.status.value,
+            paid_to=(receipt.network, receipt.pay_to) if receipt else None,
         )
-        if receipt is not None:
-            self.journal.pin_payee(self.client.base_url, receipt.network, receipt.pay_to)
 
     def _started(
         self,
