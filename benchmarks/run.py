@@ -1,0 +1,175 @@
+"""``python -m benchmarks [--quick]``: every scenario and extra, then the results documents.
+
+Writes ``benchmarks/results.md`` and refreshes the results section of
+``docs/performance.md``; the raw numbers go to ``benchmarks/.work/results-<plan>.json`` and
+every child's output to ``benchmarks/.work/<plan>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.machine import describe
+from benchmarks.metrics import derive, targets
+from benchmarks.plan import FULL, QUICK, Plan, Size
+from benchmarks.report import details, summary
+from benchmarks.runner import SCENARIOS, Workspace, run_download, run_signatures, run_size
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results.md"
+DOCS = REPO / "docs" / "performance.md"
+WORK = REPO / "benchmarks" / ".work"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+METHOD = """\
+## How to read this
+
+- **Scenarios**, each a child process against an emulator in a process of its own, one
+  after the other, with a fresh funded wallet and a fresh payment journal each: (a) the
+  baseline a user writes with the x402 SDK alone (`benchmarks/scenario_sdk.py`); (b)
+  `GigaClient` with one `RunWatcher` (`benchmarks/scenario_client.py`); (c) the
+  `run_prompts` flow under Prefect's temporary local API (`benchmarks/scenario_flow.py`,
+  `max_concurrency` = the batch size). Every run pays the `$0.50` tier and leaves
+  `output.md` plus one more file to download.
+- **Ideal**: the longest run's duration in real seconds (agent seconds over the emulator's
+  time scale). **Wall**: from just before the first request to the newest downloaded
+  file's last write.
+- **Requests/run**: every request the emulator answered during the scenario (402s
+  included) over the number of runs. **Minimum**: 1 paid start + 1 file listing + 2 per
+  file. **(a) nominal**: what the baseline needs at its pace: 2 for the start, 2 per poll
+  (a read right after the start, then one every poll interval until the run is done), 2
+  for the file listing, 3 per file.
+- **Client CPU/run**: user + system CPU of the scenario process in the timed window (not
+  its start-up and imports), over the runs; the process tree's whole CPU is in the
+  absolute table. For (c), Prefect's API server runs in a child process of the flow
+  process; its CPU is shown apart. **Peak RSS**: the scenario process's `ru_maxrss`.
+- **Server CPU**: the emulator process's CPU over the scenario as a share of one core (it
+  serves from one event loop, so near 100 % means the server was the bottleneck).
+"""
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="sizes 10 and 100, 3 s runs")
+    parser.add_argument("--sizes", help="comma-separated batch sizes (default: the plan's)")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated: sdk,client,flow"
+    )
+    parser.add_argument("--seconds", type=float, help="the longest run's real seconds, all sizes")
+    parser.add_argument(
+        "--spread", type=float, help="runs last (1 - spread) to 1 of the longest (default 0.5)"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument("--no-extras", action="store_true", help="skip the 1 GiB and signatures")
+    parser.add_argument("--no-docs", action="store_true", help="leave docs/performance.md alone")
+    return parser.parse_args(argv)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    plan = QUICK if args.quick else FULL
+    if args.sizes:
+        wanted = [int(s) for s in args.sizes.split(",")]
+        seconds = {size.n: size.real_seconds for size in plan.sizes}
+        default = plan.sizes[-1].real_seconds
+        sizes = tuple(Size(n, seconds.get(n, default)) for n in wanted)
+        plan = dataclasses.replace(plan, sizes=sizes)
+    if args.seconds is not None:
+        sizes = tuple(Size(size.n, args.seconds) for size in plan.sizes)
+        plan = dataclasses.replace(plan, sizes=sizes)
+    if args.spread is not None:
+        plan = dataclasses.replace(plan, spread=args.spread)
+    return plan
+
+
+def _describe(plan: Plan) -> str:
+    sizes = ", ".join(f"{s.n} runs of up to {s.real_seconds:g} s" for s in plan.sizes)
+    return (
+        f"{sizes} (each run {plan.agent_seconds * (1 - plan.spread):g} to {plan.agent_seconds:g} "
+        f"agent seconds, time-scaled; seed {plan.seed}); polls every {plan.poll:g} s; "
+        f"{plan.files_per_run} files per run."
+    )
+
+
+def _refresh_docs(section: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text = text.rstrip() + f"\n\n## Results\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOCS.write_text(f"{head}{START}\n{section}{END}{tail}")
+
+
+def _measure(
+    plan: Plan, args: argparse.Namespace, log_path: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    root = Path(tempfile.mkdtemp(prefix="giga-bench-"))
+    records: list[dict[str, Any]] = []
+    download: dict[str, Any] = {}
+    signatures: dict[str, Any] = {}
+    with log_path.open("w") as log:
+        ws = Workspace(root=root, log=log)
+        ws.say(f"plan {plan.name}: {_describe(plan)} Log: {log_path}")
+        try:
+            for size in plan.sizes:
+                records += run_size(plan, size, scenarios, ws)
+            if not args.no_extras:
+                signatures = run_signatures(ws)
+                download = run_download(ws)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return records, download, signatures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and write the results; returns 0 when every run succeeded."""
+    args = _parse(argv)
+    plan = _plan(args)
+    WORK.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.results.stem}-{plan.name}"
+    records, download, signatures = _measure(plan, args, WORK / f"{stem}.log")
+    machine = describe(REPO)
+    raw = {"plan": dataclasses.asdict(plan), "machine": machine, "records": records}
+    raw |= {"download": download, "signatures": signatures}
+    (WORK / f"{stem}.json").write_text(json.dumps(raw, indent=2))
+    metrics = [derive(r) for r in records]
+    context = {
+        "plan": plan.name,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "describe": _describe(plan),
+    }
+    shared = summary(metrics, targets(metrics, download), download, signatures, machine, context)
+    command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
+    args.results.write_text(
+        f"# Benchmark results\n\nProduced by `{command}` (see `benchmarks/README.md`); "
+        "ratios first, absolute numbers below.\n\n"
+        + shared
+        + "\n"
+        + details(metrics)
+        + "\n"
+        + METHOD
+    )
+    written = [str(args.results)]
+    if not args.no_docs:
+        _refresh_docs(shared)
+        written.append(str(DOCS.relative_to(REPO)))
+    print("wrote " + " and ".join(written))
+    return 0 if all(m.ok for m in metrics) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
