@@ -14,12 +14,12 @@ import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Window, cpu_self
-from benchmarks.plan import Plan, Size
+from benchmarks.plan import Plan, Size, prompts
 
 __all__ = ["Context", "Outcome", "scenario_main"]
 
@@ -109,8 +109,6 @@ def plan_from_json(text: str) -> Plan:
 
 def plan_to_json(plan: Plan) -> str:
     """Serialise ``plan`` for a scenario's ``--plan`` argument."""
-    from dataclasses import asdict
-
     return json.dumps(asdict(plan))
 
 
@@ -151,8 +149,6 @@ def scenario_main(name: str, work: Work, prepare: Prepare = no_preparation) -> i
     import_cpu = cpu_self()  # interpreter start-up and imports so far
     args = _parse(None)
     plan = plan_from_json(args.plan)
-    from benchmarks.plan import prompts
-
     ctx = Context(
         url=args.url,
         n=args.n,

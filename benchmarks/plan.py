@@ -85,12 +85,14 @@ class Plan:
     def sdk_nominal_requests(self, size: Size) -> float:
         """Requests per run the SDK-only baseline needs at its nominal pace.
 
-        2 for the paid start (402 probe, paid retry), 2 per poll (challenge, signed read;
-        it reads right after the start, then every ``poll`` seconds until the run is done),
-        2 for the file listing, and 3 per file (challenge, signed file-url, GET).
+        2 for the paid start (402 probe, paid retry), 2 per poll (challenge, signed read),
+        2 for the file listing, and 3 per file (challenge, signed file-url, GET). It reads
+        right after the start and then every ``poll`` seconds; the first read at or after
+        the run's end sees it done, so a run of ``r`` seconds takes ``ceil(r / poll) + 1``
+        polls.
         """
         per_run = [
-            2 + 2 * (math.floor(r / self.poll) + 1) + 2 + 3 * self.files_per_run
+            2 + 2 * (math.ceil(r / self.poll) + 1) + 2 + 3 * self.files_per_run
             for r in self.real_durations(size)
         ]
         return sum(per_run) / len(per_run)

@@ -21,6 +21,7 @@ from typing import Any
 if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import plan_from_json
 from benchmarks.machine import describe
 from benchmarks.metrics import derive, targets
 from benchmarks.plan import FULL, QUICK, Plan, Size
@@ -76,6 +77,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--no-extras", action="store_true", help="skip the 1 GiB and signatures")
     parser.add_argument("--no-docs", action="store_true", help="leave docs/performance.md alone")
+    parser.add_argument(
+        "--from-json", type=Path, help="only rewrite the documents from a run's raw .json"
+    )
     return parser.parse_args(argv)
 
 
@@ -135,27 +139,20 @@ def _measure(
     return records, download, signatures
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmarks and write the results; returns 0 when every run succeeded."""
-    args = _parse(argv)
-    plan = _plan(args)
-    WORK.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.results.stem}-{plan.name}"
-    records, download, signatures = _measure(plan, args, WORK / f"{stem}.log")
-    machine = describe(REPO)
-    raw = {"plan": dataclasses.asdict(plan), "machine": machine, "records": records}
-    raw |= {"download": download, "signatures": signatures}
-    (WORK / f"{stem}.json").write_text(json.dumps(raw, indent=2))
-    metrics = [derive(r) for r in records]
-    context = {
-        "plan": plan.name,
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "describe": _describe(plan),
-    }
-    shared = summary(metrics, targets(metrics, download), download, signatures, machine, context)
-    command = " ".join(["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)])
+def _render(raw: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Write the results documents from the raw numbers; returns what was written."""
+    plan = plan_from_json(json.dumps(raw["plan"]))
+    for record in raw["records"]:  # recomputed, so a fixed formula applies to old numbers too
+        size = Size(record["n"], record["real_seconds"])
+        record["sdk_nominal_requests"] = plan.sdk_nominal_requests(size)
+        record["minimum_requests"] = plan.minimum_requests()
+    metrics = [derive(r) for r in raw["records"]]
+    download, signatures = raw["download"], raw["signatures"]
+    context = {"plan": plan.name, "date": raw["date"], "describe": _describe(plan)}
+    found = targets(metrics, download)
+    shared = summary(metrics, found, download, signatures, raw["machine"], context)
     args.results.write_text(
-        f"# Benchmark results\n\nProduced by `{command}` (see `benchmarks/README.md`); "
+        f"# Benchmark results\n\nProduced by `{raw['command']}` (see `benchmarks/README.md`); "
         "ratios first, absolute numbers below.\n\n"
         + shared
         + "\n"
@@ -167,8 +164,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_docs:
         _refresh_docs(shared)
         written.append(str(DOCS.relative_to(REPO)))
-    print("wrote " + " and ".join(written))
-    return 0 if all(m.ok for m in metrics) else 1
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and write the results; returns 0 when every run succeeded."""
+    args = _parse(argv)
+    if args.from_json is not None:
+        raw = json.loads(args.from_json.read_text())
+    else:
+        plan = _plan(args)
+        WORK.mkdir(parents=True, exist_ok=True)
+        stem = f"{args.results.stem}-{plan.name}"
+        records, download, signatures = _measure(plan, args, WORK / f"{stem}.log")
+        raw = {
+            "command": " ".join(
+                ["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)]
+            ),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "plan": dataclasses.asdict(plan),
+            "machine": describe(REPO),
+            "records": records,
+            "download": download,
+            "signatures": signatures,
+        }
+        (WORK / f"{stem}.json").write_text(json.dumps(raw, indent=2))
+    print("wrote " + " and ".join(_render(raw, args)))
+    return 0 if all(derive(r).ok for r in raw["records"]) else 1
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ def _run_scenario(
         GIGA_JOURNAL_PATH=str(scratch / "journal.sqlite3"),
         PREFECT_HOME=str(scratch / "prefect-home"),
         PREFECT_SERVER_EPHEMERAL_ENABLED="true",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",  # no telemetry: nothing leaves 127.0.0.1
     )
     command = [sys.executable, "-m", SCENARIOS[name], "--url", server.url, "--n", str(size.n)]
     command += ["--plan", plan_to_json(plan), "--dest", str(dest), "--out", str(out)]
