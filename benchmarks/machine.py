@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe"]
+__all__ = ["describe", "source_digest"]
 
 PACKAGES = (
     "prefect",
@@ -67,6 +68,15 @@ def _commit(repo: Path) -> str:
     return done.stdout.strip()
 
 
+def source_digest(repo: Path) -> str:
+    """A short digest of the package's source, to tell whether it changed during a run."""
+    digest = hashlib.sha256()
+    for path in sorted((repo / "prefect_giga").rglob("*.py")):
+        digest.update(path.relative_to(repo).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def describe(repo: Path) -> dict[str, Any]:
     """nproc, the CPU model, memory, OS, Python, package versions and the commit.
 
@@ -84,5 +94,6 @@ def describe(repo: Path) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "prefect_giga": prefect_giga.__version__,
         "commit": _commit(repo),
+        "source": source_digest(repo),
         "packages": {name: _version(name) for name in PACKAGES},
     }

@@ -162,10 +162,17 @@ def _signatures(result: dict[str, Any]) -> str:
 
 def _machine(machine: dict[str, Any]) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+    after = machine.get("source_after")
+    changed = (
+        f" **The package's source changed during the run** ({machine['source']} to {after}): "
+        "later scenarios measured newer code."
+        if after and after != machine.get("source")
+        else ""
+    )
     return (
         f"{machine['nproc']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
         f"{machine['os']}; Python {machine['python']}; prefect-giga {machine['prefect_giga']} "
-        f"(commit {machine['commit']}); {packages}."
+        f"(commit {machine['commit']}); {packages}.{changed}"
     )
 
 

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the reposito
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import plan_from_json
-from benchmarks.machine import describe
+from benchmarks.machine import describe, source_digest
 from benchmarks.metrics import derive, targets
 from benchmarks.plan import FULL, QUICK, Plan, Size
 from benchmarks.report import details, summary
@@ -176,14 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = _plan(args)
         WORK.mkdir(parents=True, exist_ok=True)
         stem = f"{args.results.stem}-{plan.name}"
+        machine = describe(REPO)  # the commit and source measured, taken before measuring
         records, download, signatures = _measure(plan, args, WORK / f"{stem}.log")
+        machine["source_after"] = source_digest(REPO)
         raw = {
             "command": " ".join(
                 ["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)]
             ),
             "date": time.strftime("%Y-%m-%d %H:%M %Z"),
             "plan": dataclasses.asdict(plan),
-            "machine": describe(REPO),
+            "machine": machine,
             "records": records,
             "download": download,
             "signatures": signatures,
