@@ -19,8 +19,8 @@ from typing import Any
 
 from benchmarks.harness import KEY_ENV
 from benchmarks.measure import cpu_self, rss_kib
-from prefect_giga.client import GigaClient
-from prefect_giga.watcher import RunWatcher
+from prefect_giga.client.async_client import GigaClient
+from prefect_giga.client.watcher import RunWatcher
 
 PROMPT = "One large file [size=1GB] [duration=1]"
 GIB = 1024**3

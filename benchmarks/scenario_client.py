@@ -14,8 +14,8 @@ import eth_account  # noqa: F401 - imported before the timed window, as in a war
 
 from benchmarks.harness import Context, Outcome, scenario_main
 from benchmarks.plan import TIER
-from prefect_giga.client import GigaClient
-from prefect_giga.watcher import RunWatcher
+from prefect_giga.client.async_client import GigaClient
+from prefect_giga.client.watcher import RunWatcher
 
 
 async def one_run(giga: GigaClient, watcher: RunWatcher, prompt: str, dest: Path) -> None:

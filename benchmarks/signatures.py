@@ -2,7 +2,7 @@
 
 The parent runs it twice: as is (coincurve, when installed) and with
 ``ECC_BACKEND_CLASS=eth_keys.backends.NativeECCBackend`` (pure Python). It prints one JSON
-line: the backend, and SIWX proofs (EIP-191, as `prefect_giga.siwx.sign_in` makes them) and
+line: the backend, and SIWX proofs (EIP-191, as `prefect_giga.core.siwx.sign_in` makes them) and
 EIP-3009 payment authorizations (EIP-712) signed per second.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from eth_account import Account
 
 from prefect_giga import siwx
-from prefect_giga.wallet import Wallet
+from prefect_giga.core.wallet import Wallet
 
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 SECONDS = 2.0

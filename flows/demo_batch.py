@@ -16,8 +16,8 @@ from pathlib import Path
 from eth_account import Account
 
 from prefect_giga import GigaCredentials
+from prefect_giga.core.money import to_usd
 from prefect_giga.flows import run_prompts
-from prefect_giga.money import to_usd
 from prefect_giga.results import BatchResult
 from prefect_giga.testing import EmulatorConfig, GigaEmulator
 

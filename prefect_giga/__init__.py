@@ -21,25 +21,25 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # client
-    "GigaClient": "prefect_giga.client",
-    "SyncGigaClient": "prefect_giga.sync",
-    "RetryPolicy": "prefect_giga._http",
-    "Wallet": "prefect_giga.wallet",
-    "DownloadedFile": "prefect_giga.files",
+    "GigaClient": "prefect_giga.client.async_client",
+    "SyncGigaClient": "prefect_giga.client.sync_client",
+    "RetryPolicy": "prefect_giga.core.http",
+    "Wallet": "prefect_giga.core.wallet",
+    "DownloadedFile": "prefect_giga.client.files",
     # models
-    "FileAttachment": "prefect_giga.models",
-    "FileEntry": "prefect_giga.models",
-    "PaymentReceipt": "prefect_giga.models",
-    "PresignedURL": "prefect_giga.models",
-    "Quote": "prefect_giga.models",
-    "Run": "prefect_giga.models",
-    "RunLogs": "prefect_giga.models",
-    "RunStatus": "prefect_giga.models",
-    "RunSummary": "prefect_giga.models",
-    "StartedRun": "prefect_giga.models",
+    "FileAttachment": "prefect_giga.core.models",
+    "FileEntry": "prefect_giga.core.models",
+    "PaymentReceipt": "prefect_giga.core.models",
+    "PresignedURL": "prefect_giga.core.models",
+    "Quote": "prefect_giga.core.models",
+    "Run": "prefect_giga.core.models",
+    "RunLogs": "prefect_giga.core.models",
+    "RunStatus": "prefect_giga.core.models",
+    "RunSummary": "prefect_giga.core.models",
+    "StartedRun": "prefect_giga.core.models",
     # Prefect layer
     "GigaCredentials": "prefect_giga.credentials",
-    "SpendBudget": "prefect_giga.budget",
+    "SpendBudget": "prefect_giga.payments.budget",
     "start_run": "prefect_giga.tasks",
     "astart_run": "prefect_giga.tasks",
     "wait_for_run": "prefect_giga.tasks",
@@ -55,29 +55,29 @@ _EXPORTS: dict[str, str] = {
     "BatchItemResult": "prefect_giga.results",
     "ItemOutcome": "prefect_giga.results",
     # errors
-    "AttachmentError": "prefect_giga.exceptions",
-    "AuthenticationError": "prefect_giga.exceptions",
-    "BudgetExceededError": "prefect_giga.exceptions",
-    "FileTooLargeError": "prefect_giga.exceptions",
-    "GigaConfigError": "prefect_giga.exceptions",
-    "GigaError": "prefect_giga.exceptions",
-    "GigaProtocolError": "prefect_giga.exceptions",
-    "GigaServerError": "prefect_giga.exceptions",
-    "GigaTimeoutError": "prefect_giga.exceptions",
-    "GigaTransportError": "prefect_giga.exceptions",
-    "InsufficientFundsError": "prefect_giga.exceptions",
-    "LinkExpiredError": "prefect_giga.exceptions",
-    "OutcomeUnknownError": "prefect_giga.exceptions",
-    "PaymentError": "prefect_giga.exceptions",
-    "PaymentRejectedError": "prefect_giga.exceptions",
-    "QuoteRefusedError": "prefect_giga.exceptions",
-    "RateLimitedError": "prefect_giga.exceptions",
-    "RunFailedError": "prefect_giga.exceptions",
-    "RunFileNotFoundError": "prefect_giga.exceptions",
-    "RunNotFoundError": "prefect_giga.exceptions",
-    "SettlementFailedError": "prefect_giga.exceptions",
-    "SiwxChallengeError": "prefect_giga.exceptions",
-    "UnsafePathError": "prefect_giga.exceptions",
+    "AttachmentError": "prefect_giga.core.exceptions",
+    "AuthenticationError": "prefect_giga.core.exceptions",
+    "BudgetExceededError": "prefect_giga.core.exceptions",
+    "FileTooLargeError": "prefect_giga.core.exceptions",
+    "GigaConfigError": "prefect_giga.core.exceptions",
+    "GigaError": "prefect_giga.core.exceptions",
+    "GigaProtocolError": "prefect_giga.core.exceptions",
+    "GigaServerError": "prefect_giga.core.exceptions",
+    "GigaTimeoutError": "prefect_giga.core.exceptions",
+    "GigaTransportError": "prefect_giga.core.exceptions",
+    "InsufficientFundsError": "prefect_giga.core.exceptions",
+    "LinkExpiredError": "prefect_giga.core.exceptions",
+    "OutcomeUnknownError": "prefect_giga.core.exceptions",
+    "PaymentError": "prefect_giga.core.exceptions",
+    "PaymentRejectedError": "prefect_giga.core.exceptions",
+    "QuoteRefusedError": "prefect_giga.core.exceptions",
+    "RateLimitedError": "prefect_giga.core.exceptions",
+    "RunFailedError": "prefect_giga.core.exceptions",
+    "RunFileNotFoundError": "prefect_giga.core.exceptions",
+    "RunNotFoundError": "prefect_giga.core.exceptions",
+    "SettlementFailedError": "prefect_giga.core.exceptions",
+    "SiwxChallengeError": "prefect_giga.core.exceptions",
+    "UnsafePathError": "prefect_giga.core.exceptions",
 }
 
 __all__ = [
@@ -139,11 +139,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._http import RetryPolicy
-    from .budget import SpendBudget
-    from .client import GigaClient
-    from .credentials import GigaCredentials
-    from .exceptions import (
+    from .client.async_client import GigaClient
+    from .client.files import DownloadedFile
+    from .client.sync_client import SyncGigaClient
+    from .core.exceptions import (
         AttachmentError,
         AuthenticationError,
         BudgetExceededError,
@@ -168,9 +167,8 @@ if TYPE_CHECKING:
         SiwxChallengeError,
         UnsafePathError,
     )
-    from .files import DownloadedFile
-    from .flows import run_prompt, run_prompts
-    from .models import (
+    from .core.http import RetryPolicy
+    from .core.models import (
         FileAttachment,
         FileEntry,
         PaymentReceipt,
@@ -182,6 +180,10 @@ if TYPE_CHECKING:
         RunSummary,
         StartedRun,
     )
+    from .core.wallet import Wallet
+    from .credentials import GigaCredentials
+    from .flows import run_prompt, run_prompts
+    from .payments.budget import SpendBudget
     from .results import (
         BatchItemResult,
         BatchResult,
@@ -190,7 +192,6 @@ if TYPE_CHECKING:
         PromptItem,
         RunOutput,
     )
-    from .sync import SyncGigaClient
     from .tasks import (
         aharvest_run,
         astart_run,
@@ -199,7 +200,6 @@ if TYPE_CHECKING:
         start_run,
         wait_for_run,
     )
-    from .wallet import Wallet
 
 
 def __getattr__(name: str) -> Any:

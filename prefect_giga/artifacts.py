@@ -20,8 +20,8 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from .models import PaymentReceipt
-from .money import format_usd
+from .core.models import PaymentReceipt
+from .core.money import format_usd
 from .results import BatchResult, RunOutput
 
 __all__ = [

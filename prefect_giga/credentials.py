@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from .client import DEFAULT_BASE_URL, GigaClient
-from .exceptions import GigaConfigError
-from .money import parse_usd
-from .networks import get_network
-from .wallet import _check_private_key
+from .client.async_client import DEFAULT_BASE_URL, GigaClient
+from .core.exceptions import GigaConfigError
+from .core.money import parse_usd
+from .core.networks import get_network
+from .core.wallet import _check_private_key
 
 __all__ = ["GigaCredentials"]
 
@@ -156,7 +156,7 @@ class GigaCredentials(CredentialsBlock):
     @property
     def address(self) -> str:
         """The paying wallet's address (safe to show)."""
-        from .wallet import Wallet
+        from .core.wallet import Wallet
 
         return Wallet.from_private_key(self.private_key).address
 

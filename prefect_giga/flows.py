@@ -20,13 +20,13 @@ from .artifacts import (
     publish_output,
     publish_payments,
 )
-from .budget import SpendBudget
-from .client import normalize_base_url
+from .client.async_client import normalize_base_url
+from .core.exceptions import GigaError, RunFailedError
+from .core.models import RunStatus
+from .core.money import format_usd
 from .credentials import GigaCredentials
-from .exceptions import GigaError, RunFailedError
-from .journal import Journal, StartRef
-from .models import RunStatus
-from .money import format_usd
+from .payments.budget import SpendBudget
+from .payments.journal import Journal, StartRef
 from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
 from .tasks import (
     DEFAULT_POLL_INTERVAL,

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .client import GigaClient
-from .exceptions import FileTooLargeError
-from .files import matches_any, safe_destination
-from .models import PaymentReceipt, Run
+from .client.async_client import GigaClient
+from .client.files import matches_any, safe_destination
+from .core.exceptions import FileTooLargeError
+from .core.models import PaymentReceipt, Run
 from .results import HarvestedFile, RunOutput
 
 __all__ = ["MAX_BLOCK_WRITE_BYTES", "OUTPUT_MARKDOWN", "harvest"]

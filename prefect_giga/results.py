@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import PaymentReceipt, Quote, RunStatus
+from .core.models import PaymentReceipt, Quote, RunStatus
 
 __all__ = [
     "BatchItemResult",

@@ -30,10 +30,10 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from .budget import SpendBudget
-from .client import GigaClient
-from .credentials import GigaCredentials
-from .exceptions import (
+from .client.async_client import GigaClient
+from .client.files import AttachmentInput
+from .client.watcher import RunWatcher
+from .core.exceptions import (
     BudgetExceededError,
     GigaError,
     GigaTimeoutError,
@@ -41,11 +41,11 @@ from .exceptions import (
     RunFailedError,
     RunNotFoundError,
 )
-from .files import AttachmentInput
+from .core.models import PaymentReceipt, Quote, Run, RunStatus, StartedRun
+from .credentials import GigaCredentials
 from .harvest import harvest
-from .models import PaymentReceipt, Quote, Run, RunStatus, StartedRun
+from .payments.budget import SpendBudget
 from .results import RunOutput
-from .watcher import RunWatcher
 
 __all__ = [
     "aharvest_run",

@@ -14,8 +14,8 @@ from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from prefect_giga.money import to_atomic
-from prefect_giga.networks import Network
+from prefect_giga.core.money import to_atomic
+from prefect_giga.core.networks import Network
 
 __all__ = ["ChainRevert", "InMemoryUsdc", "Transfer"]
 
@@ -78,7 +78,7 @@ class InMemoryUsdc:
         now: Block time source; wall time by default (clients sign windows with it).
 
     Example:
-        >>> from prefect_giga.networks import BASE
+        >>> from prefect_giga.core.networks import BASE
         >>> usdc = InMemoryUsdc(BASE)
         >>> usdc.balance_of("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")
         1000000000

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from prefect_giga.networks import Network, get_network
+from prefect_giga.core.networks import Network, get_network
 from prefect_giga.testing.agent import Agent
 
 __all__ = ["DEFAULT_PAYEE", "DEFAULT_TIERS", "EmulatorConfig"]

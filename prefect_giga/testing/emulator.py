@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
-from prefect_giga.money import to_usd
+from prefect_giga.core.money import to_usd
 from prefect_giga.testing.agent import Agent, default_agent
 from prefect_giga.testing.app import build_app
 from prefect_giga.testing.chain import InMemoryUsdc

@@ -74,7 +74,7 @@ class EmulatorEvmSigner:
         usdc: The in-memory token.
 
     Example:
-        >>> from prefect_giga.networks import BASE
+        >>> from prefect_giga.core.networks import BASE
         >>> signer = EmulatorEvmSigner(InMemoryUsdc(BASE))
         >>> signer.get_code(BASE.usdc_address) != b""
         True

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from prefect_giga.money import to_usd
+from prefect_giga.core.money import to_usd
 
 __all__ = ["Ledger", "LedgerEntry"]
 

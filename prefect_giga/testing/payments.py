@@ -94,7 +94,7 @@ class PaymentGate:
         max_timeout_seconds: ``maxTimeoutSeconds`` of every quote.
 
     Example:
-        >>> from prefect_giga.networks import BASE
+        >>> from prefect_giga.core.networks import BASE
         >>> gate = PaymentGate(InMemoryUsdc(BASE))
         >>> gate.requirement(500000, "0x179eC767Cd66Dd21064F85fd630385f26A98FD4e")["amount"]
         '500000'

@@ -23,7 +23,7 @@ from x402.extensions.sign_in_with_x import (
     verify_siwx_signature,
 )
 
-from prefect_giga.networks import Network
+from prefect_giga.core.networks import Network
 from prefect_giga.testing.clock import isoformat_ms
 
 __all__ = ["SIWX_ERROR_MESSAGES", "SiwxError", "SiwxVerifier", "expected_domain"]
@@ -94,7 +94,7 @@ class SiwxVerifier:
         now: Wall-clock source (injectable for unit tests).
 
     Example:
-        >>> from prefect_giga.networks import BASE
+        >>> from prefect_giga.core.networks import BASE
         >>> verifier = SiwxVerifier(BASE)
         >>> body = verifier.challenge("http://127.0.0.1:8402/api/read", "127.0.0.1:8402")
         >>> body["extensions"]["sign-in-with-x"]["info"]["domain"]

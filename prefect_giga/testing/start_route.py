@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from prefect_giga.money import to_atomic
+from prefect_giga.core.money import to_atomic
 from prefect_giga.testing.agent import AgentContext, AgentResult
 from prefect_giga.testing.bodies import BodyError, StartRequest, parse_start_body
 from prefect_giga.testing.hostile import settle_stashed

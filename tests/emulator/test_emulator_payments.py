@@ -6,7 +6,7 @@ import httpx
 import pytest
 from x402.http.clients.httpx import x402HttpxClient
 
-from prefect_giga.networks import BASE, BASE_SEPOLIA
+from prefect_giga.core.networks import BASE, BASE_SEPOLIA
 from prefect_giga.testing import DEFAULT_PAYEE, GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory
 

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from prefect_giga import GigaClient
-from prefect_giga.exceptions import GigaError, OutcomeUnknownError, QuoteRefusedError
+from prefect_giga.core.exceptions import GigaError, OutcomeUnknownError, QuoteRefusedError
 from tests.faults.items import FAST_RECONCILE, FAST_RETRY, prompt_for, wallet_key
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from prefect_giga.payments import sign_payment
+from prefect_giga.payments.signing import sign_payment
 from prefect_giga.testing import GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory, giga_emulator_factory
 
@@ -83,7 +83,7 @@ def signed(monkeypatch: pytest.MonkeyPatch) -> Iterator[SigningCounter]:
         counter.count += 1
         return await sign_payment(*args, **kwargs)
 
-    monkeypatch.setattr("prefect_giga.paid_start.sign_payment", counting)
+    monkeypatch.setattr("prefect_giga.payments.paid_start.sign_payment", counting)
     yield counter
 
 

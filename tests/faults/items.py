@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from prefect_giga import RetryPolicy
-from prefect_giga.paid_start import ReconcilePolicy
+from prefect_giga.payments.paid_start import ReconcilePolicy
 
 FAST_RETRY = RetryPolicy(attempts=5, initial_backoff=0.01, max_backoff=0.05, max_retry_after=1)
 """Free calls retry quickly (the emulator answers at once)."""

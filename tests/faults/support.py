@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect_giga import GigaClient, StartedRun
-from prefect_giga.exceptions import (
+from prefect_giga.core.exceptions import (
     GigaError,
     OutcomeUnknownError,
     PaymentRejectedError,
     SettlementFailedError,
 )
+from prefect_giga.core.wallet import Wallet
 from prefect_giga.testing import EmulatorConfig, GigaEmulator
-from prefect_giga.wallet import Wallet
 
 from .items import FAST_RECONCILE, FAST_RETRY
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_giga.journal import Journal, StartState
+from prefect_giga.payments.journal import Journal, StartState
 from prefect_giga.testing import GigaEmulator
 
 from .items import prompt_for, wallet_key

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_giga.exceptions import OutcomeUnknownError
+from prefect_giga.core.exceptions import OutcomeUnknownError
 from prefect_giga.testing import GigaEmulator
 
 from .conftest import SigningCounter

@@ -9,7 +9,7 @@ import pytest
 from eth_account.messages import encode_typed_data
 from x402.schemas import PaymentPayload
 
-from prefect_giga.networks import get_network
+from prefect_giga.core.networks import get_network
 from prefect_giga.testing import GigaEmulator, settle_stashed
 
 from ..emulator.emulator_support import (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from prefect_giga import RetryPolicy
-from prefect_giga.exceptions import (
+from prefect_giga.core.exceptions import (
     FileTooLargeError,
     GigaError,
     GigaProtocolError,

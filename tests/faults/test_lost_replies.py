@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from prefect_giga.exceptions import OutcomeUnknownError, SettlementFailedError
-from prefect_giga.journal import StartState
+from prefect_giga.core.exceptions import OutcomeUnknownError, SettlementFailedError
+from prefect_giga.payments.journal import StartState
 from prefect_giga.testing import AgentContext, AgentResult, GigaEmulator, default_agent
 
 from .items import prompt_for, wallet_key

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect_giga import GigaClient
-from prefect_giga.models import Quote
+from prefect_giga.core.models import Quote
 from prefect_giga.testing import GigaEmulator
 
 from .items import prompt_for, wallet_key

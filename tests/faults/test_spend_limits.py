@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from prefect_giga import SpendBudget
-from prefect_giga.exceptions import (
+from prefect_giga.core.exceptions import (
     BudgetExceededError,
     PaymentRejectedError,
     QuoteRefusedError,
     SettlementFailedError,
 )
-from prefect_giga.journal import Journal
-from prefect_giga.models import Quote
+from prefect_giga.core.models import Quote
+from prefect_giga.payments.journal import Journal
 from prefect_giga.testing import GigaEmulator, settle_stashed
 
 from .conftest import SigningCounter

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from prefect_giga import GigaClient, GigaTimeoutError, RunNotFoundError, RunStatus
+from prefect_giga.client.watcher import RunWatcher
 from prefect_giga.testing import EmulatorConfig, GigaEmulator
 from prefect_giga.testing.faults import ErrorFault
-from prefect_giga.watcher import RunWatcher
 
 from .conftest import OTHER_KEY
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from prefect_giga import GigaClient, RetryPolicy
-from prefect_giga.paid_start import ReconcilePolicy
+from prefect_giga.payments.paid_start import ReconcilePolicy
 
 VECTORS_PATH = Path(__file__).parents[2].parent / "shared/spec/test-vectors.json"
 

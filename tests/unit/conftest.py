@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import respx
 
-from prefect_giga.exceptions import GigaError
+from prefect_giga.core.exceptions import GigaError
 
 from ._giga_fakes import SecretGuard
 

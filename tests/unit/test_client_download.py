@@ -14,14 +14,14 @@ import pytest
 import respx
 
 from prefect_giga import RetryPolicy
-from prefect_giga.exceptions import (
+from prefect_giga.client.files import safe_destination, write_stream_atomically
+from prefect_giga.core.exceptions import (
     FileTooLargeError,
     GigaTransportError,
     LinkExpiredError,
     RunFileNotFoundError,
     UnsafePathError,
 )
-from prefect_giga.files import safe_destination, write_stream_atomically
 
 from ._giga_fakes import (
     BASE_URL,

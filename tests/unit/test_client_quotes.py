@@ -6,9 +6,9 @@ import httpx
 import pytest
 import respx
 
-from prefect_giga.exceptions import InsufficientFundsError
-from prefect_giga.quotes import QuoteCache
-from prefect_giga.wallet import Wallet
+from prefect_giga.core.exceptions import InsufficientFundsError
+from prefect_giga.core.wallet import Wallet
+from prefect_giga.payments.quotes import QuoteCache
 
 from ._giga_fakes import (
     BASE_URL,

@@ -12,7 +12,7 @@ import respx
 from pydantic import SecretStr
 
 from prefect_giga import PresignedURL, RunStatus
-from prefect_giga.exceptions import (
+from prefect_giga.core.exceptions import (
     GigaConfigError,
     GigaProtocolError,
     RunFileNotFoundError,

@@ -16,7 +16,7 @@ from x402.extensions.sign_in_with_x import (
 )
 
 from prefect_giga import GigaClient
-from prefect_giga.exceptions import AuthenticationError, GigaProtocolError, SiwxChallengeError
+from prefect_giga.core.exceptions import AuthenticationError, GigaProtocolError, SiwxChallengeError
 
 from ._giga_fakes import (
     ADDRESS,

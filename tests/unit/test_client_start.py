@@ -15,7 +15,7 @@ import respx
 from x402.http.utils import decode_payment_signature_header
 
 from prefect_giga import FileAttachment, Quote, RetryPolicy, RunStatus
-from prefect_giga.exceptions import (
+from prefect_giga.core.exceptions import (
     AttachmentError,
     BudgetExceededError,
     GigaConfigError,
@@ -29,7 +29,7 @@ from prefect_giga.exceptions import (
     RateLimitedError,
     SettlementFailedError,
 )
-from prefect_giga.wallet import Wallet
+from prefect_giga.core.wallet import Wallet
 
 from ._giga_fakes import (
     ADDRESS,

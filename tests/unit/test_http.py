@@ -16,8 +16,7 @@ import pytest
 import respx
 
 from prefect_giga import RetryPolicy
-from prefect_giga._http import excerpt, parse_json, redact, retry_after_seconds
-from prefect_giga.exceptions import (
+from prefect_giga.core.exceptions import (
     AuthenticationError,
     GigaError,
     GigaProtocolError,
@@ -26,6 +25,7 @@ from prefect_giga.exceptions import (
     OutcomeUnknownError,
     RateLimitedError,
 )
+from prefect_giga.core.http import excerpt, parse_json, redact, retry_after_seconds
 
 from ._giga_fakes import (
     BASE_URL,

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from prefect_giga.money import format_usd, parse_usd, tier_price, to_atomic, to_usd
+from prefect_giga.core.money import format_usd, parse_usd, tier_price, to_atomic, to_usd
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,11 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from x402.http.utils import decode_payment_signature_header
 
-from prefect_giga.exceptions import GigaConfigError, GigaProtocolError, QuoteRefusedError
-from prefect_giga.models import Quote
-from prefect_giga.networks import BASE, BASE_SEPOLIA, get_network
-from prefect_giga.payments import (
+from prefect_giga.core.exceptions import GigaConfigError, GigaProtocolError, QuoteRefusedError
+from prefect_giga.core.models import Quote
+from prefect_giga.core.networks import BASE, BASE_SEPOLIA, get_network
+from prefect_giga.core.wallet import Wallet
+from prefect_giga.payments.signing import (
     PAYMENT_IDENTIFIER,
     PaymentPolicy,
     SignedPayment,
@@ -24,7 +25,6 @@ from prefect_giga.payments import (
     payment_identifier,
     sign_payment,
 )
-from prefect_giga.wallet import Wallet
 
 from ._giga_fakes import (
     ADDRESS,

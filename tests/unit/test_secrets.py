@@ -20,7 +20,7 @@ import respx
 from pydantic import SecretStr
 
 from prefect_giga import FileAttachment, GigaClient, PresignedURL, SyncGigaClient, Wallet, siwx
-from prefect_giga.exceptions import GigaConfigError
+from prefect_giga.core.exceptions import GigaConfigError
 
 from ._giga_fakes import (
     ADDRESS,

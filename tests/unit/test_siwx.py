@@ -20,9 +20,9 @@ from x402.extensions.sign_in_with_x import (
 )
 
 from prefect_giga import siwx
-from prefect_giga.exceptions import SiwxChallengeError
-from prefect_giga.siwx import SiwxInfo
-from prefect_giga.wallet import Wallet
+from prefect_giga.core.exceptions import SiwxChallengeError
+from prefect_giga.core.siwx import SiwxInfo
+from prefect_giga.core.wallet import Wallet
 
 from ._giga_fakes import ADDRESS, BASE_NETWORK, KEY, load_vectors, siwx_info, siwx_required
 

@@ -9,7 +9,7 @@ import pytest
 import respx
 
 from prefect_giga import GigaClient, RunStatus, SyncGigaClient
-from prefect_giga.exceptions import RunNotFoundError
+from prefect_giga.core.exceptions import RunNotFoundError
 
 from ._giga_fakes import BASE_URL, KEY, NO_WAIT, SiwxEndpoint, body_of, run_json, summary_json
 

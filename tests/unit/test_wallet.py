@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from x402.extensions.sign_in_with_x import parse_siwx_header, verify_siwx_signature
 
 from prefect_giga import GigaClient
-from prefect_giga.exceptions import GigaConfigError
-from prefect_giga.wallet import Wallet
+from prefect_giga.core.exceptions import GigaConfigError
+from prefect_giga.core.wallet import Wallet
 
 from ._giga_fakes import (
     ADDRESS,

@@ -15,16 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from . import siwx
-from ._http import (
-    RetryPolicy,
-    excerpt,
-    install_log_redaction,
-    parse_json,
-    raise_for_server_status,
-    transport_errors,
-)
-from .exceptions import (
+from ..core import siwx
+from ..core.exceptions import (
     AuthenticationError,
     GigaConfigError,
     GigaProtocolError,
@@ -35,6 +27,25 @@ from .exceptions import (
     RunFileNotFoundError,
     RunNotFoundError,
 )
+from ..core.http import (
+    RetryPolicy,
+    excerpt,
+    install_log_redaction,
+    parse_json,
+    raise_for_server_status,
+    transport_errors,
+)
+from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
+from ..core.money import parse_usd
+from ..core.networks import get_network
+from ..core.wallet import EthSigner, Wallet
+from ..payments.journal import Journal
+from ..payments.paid_start import PaidStart, ReconcilePolicy
+from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
+from ..payments.signing import (
+    PaymentPolicy,
+    decode_b64_json,
+)
 from .files import (
     DEFAULT_MAX_REQUEST_BYTES,
     AttachmentInput,
@@ -43,21 +54,10 @@ from .files import (
     safe_destination,
     write_stream_atomically,
 )
-from .journal import Journal
-from .models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
-from .money import parse_usd
-from .networks import get_network
 from .pagination import MAX_PAGE_SIZE, PageWalker
-from .paid_start import PaidStart, ReconcilePolicy
-from .payments import (
-    PaymentPolicy,
-    decode_b64_json,
-)
-from .quotes import DEFAULT_QUOTE_TTL, QuoteCache
-from .wallet import EthSigner, Wallet
 
 if TYPE_CHECKING:
-    from .sync import SyncGigaClient
+    from .sync_client import SyncGigaClient
 
 __all__ = ["DEFAULT_BASE_URL", "BeforePaymentHook", "GigaClient"]
 
@@ -206,7 +206,7 @@ class GigaClient:
                 print(giga.list_runs(limit=5))
             ```
         """
-        from .sync import SyncGigaClient
+        from .sync_client import SyncGigaClient
 
         return SyncGigaClient(*args, **kwargs)
 
@@ -480,7 +480,7 @@ class GigaClient:
                     raise GigaProtocolError(f"{what}: unexpected HTTP {response.status_code}")
                 declared = response.headers.get("content-length")
                 if cap is not None and declared and declared.isdigit() and int(declared) > cap:
-                    from .exceptions import FileTooLargeError
+                    from ..core.exceptions import FileTooLargeError
 
                     raise FileTooLargeError(
                         f"{what}: the file is {declared} bytes, above the {cap}-byte cap; "

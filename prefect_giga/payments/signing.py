@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from .exceptions import GigaConfigError, GigaProtocolError, QuoteRefusedError
-from .models import PaymentReceipt, Quote
-from .money import format_usd, parse_usd, tier_price, to_atomic, to_usd
-from .networks import Network
-from .wallet import Wallet
+from ..core.exceptions import GigaConfigError, GigaProtocolError, QuoteRefusedError
+from ..core.models import PaymentReceipt, Quote
+from ..core.money import format_usd, parse_usd, tier_price, to_atomic, to_usd
+from ..core.networks import Network
+from ..core.wallet import Wallet
 
 __all__ = [
     "PAYMENT_IDENTIFIER",
@@ -67,7 +67,7 @@ class PaymentPolicy:
         max_timeout_seconds: The longest validity window a quote may ask for.
 
     Example:
-        >>> from prefect_giga.networks import BASE
+        >>> from prefect_giga.core.networks import BASE
         >>> policy = PaymentPolicy(network=BASE, max_price_per_run=Decimal("1.00"))
         >>> policy.expected_price("$0.50")
         Decimal('0.50')

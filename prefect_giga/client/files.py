@@ -1,0 +1,236 @@
+"""Files in and out: attachments for a prompt, safe paths and atomic writes for downloads."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TypeAlias
+
+from pydantic import BaseModel, ConfigDict
+
+from ..core.exceptions import AttachmentError, FileTooLargeError, UnsafePathError
+from ..core.models import FileAttachment
+
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "AttachmentInput",
+    "DownloadedFile",
+    "encode_attachments",
+    "matches_any",
+    "safe_destination",
+    "write_stream_atomically",
+]
+
+DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""Default cap on a start request's JSON body (prompt plus base64 attachments): 32 MiB."""
+
+AttachmentInput: TypeAlias = "FileAttachment | str | os.PathLike[str] | bytes | tuple[str, bytes]"
+"""An attachment: a `FileAttachment`, a path, raw bytes, or a ``(filename, bytes)`` pair."""
+
+
+class DownloadedFile(BaseModel):
+    """A file written to disk by a download.
+
+    Example:
+        >>> DownloadedFile(remote_path="output.md", local_path=Path("out/output.md"),
+        ...     size=3, sha256="ab").size
+        3
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    remote_path: str
+    local_path: Path
+    size: int
+    sha256: str
+
+
+def _to_attachment(item: AttachmentInput, index: int) -> FileAttachment:
+    if isinstance(item, FileAttachment):
+        return item
+    if isinstance(item, bytes):
+        return FileAttachment.from_bytes(f"attachment-{index + 1}.bin", item)
+    if isinstance(item, tuple):
+        name, data = item
+        return FileAttachment.from_bytes(name, data)
+    path = Path(item)
+    try:
+        return FileAttachment.from_path(path)
+    except FileNotFoundError:
+        raise AttachmentError(f"Attachment {path} does not exist; nothing was paid") from None
+    except IsADirectoryError:
+        raise AttachmentError(
+            f"Attachment {path} is a directory, not a file; nothing was paid"
+        ) from None
+    except OSError as exc:
+        raise AttachmentError(
+            f"Attachment {path} cannot be read ({exc.strerror}); nothing was paid"
+        ) from None
+
+
+def encode_attachments(
+    files: Sequence[AttachmentInput] | None,
+    *,
+    prompt: str,
+    max_request_bytes: int,
+) -> list[dict[str, str]]:
+    """Turn attachments into the ``files`` list of a start request, checking the size cap.
+
+    Args:
+        files: The attachments, or ``None``.
+        prompt: The prompt (it counts toward the size).
+        max_request_bytes: The largest request body allowed.
+
+    Returns:
+        ``[{"filename", "contentType", "data"}]`` with base64 data.
+
+    Raises:
+        AttachmentError: A file is missing or unreadable, or the request would be too large.
+
+    Example:
+        >>> encode_attachments([("a.txt", b"hi")], prompt="p", max_request_bytes=1000)
+        [{'filename': 'a.txt', 'contentType': 'text/plain', 'data': 'aGk='}]
+    """
+    estimated = len(prompt.encode("utf-8")) + 256
+    if estimated > max_request_bytes:
+        raise AttachmentError(
+            f"The prompt alone makes the request larger than {max_request_bytes} bytes; nothing "
+            "was paid. Shorten it, attach the text as a file, or raise max_request_bytes."
+        )
+    attachments = [_to_attachment(item, i) for i, item in enumerate(files or ())]
+    encoded: list[dict[str, str]] = []
+    for attachment in attachments:
+        estimated += 4 * ((attachment.size + 2) // 3) + len(attachment.filename) + 96
+        if estimated > max_request_bytes:
+            raise AttachmentError(
+                f"The request would be larger than {max_request_bytes} bytes once the attachments "
+                f"are base64-encoded (at {attachment.filename!r}); nothing was paid. Send smaller "
+                "files or raise max_request_bytes."
+            )
+        encoded.append(
+            {
+                "filename": attachment.filename,
+                "contentType": attachment.content_type,
+                "data": base64.b64encode(attachment.data).decode("ascii"),
+            }
+        )
+    return encoded
+
+
+def safe_destination(dest: str | os.PathLike[str], remote_path: str) -> Path:
+    """Where ``remote_path`` lands under ``dest``, refusing any path that would escape it.
+
+    Server paths are untrusted: absolute paths, ``..`` segments, drive letters, backslashes
+    and symlinks that lead out of ``dest`` are all refused.
+
+    Raises:
+        UnsafePathError: The path would land outside ``dest``.
+
+    Example:
+        >>> safe_destination("/tmp/out", "reports/a.md").as_posix()
+        '/tmp/out/reports/a.md'
+        >>> safe_destination("/tmp/out", "../../etc/passwd")
+        Traceback (most recent call last):
+        ...
+        prefect_giga.core.exceptions.UnsafePathError: ...
+    """
+    root = Path(dest).resolve()
+    text = remote_path.replace("\\", "/")
+    pure = PurePosixPath(text)
+    if (
+        not text.strip()
+        or "\x00" in text
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or not [part for part in pure.parts if part != "."]
+        or (pure.parts and ":" in pure.parts[0])
+    ):
+        raise UnsafePathError(f"Refusing to write {remote_path!r}: it would land outside {root}")
+    target = root.joinpath(*pure.parts)
+    resolved = target.resolve()
+    if root not in resolved.parents:
+        raise UnsafePathError(f"Refusing to write {remote_path!r}: it resolves outside {root}")
+    return target
+
+
+async def write_stream_atomically(
+    chunks: AsyncIterator[bytes],
+    target: Path,
+    *,
+    max_bytes: int | None = None,
+) -> tuple[int, str]:
+    """Stream ``chunks`` to ``target`` through a temp file, then rename it into place.
+
+    The whole file is never held in memory; a reader never sees a half-written file; on any
+    error the temp file is removed and ``target`` is left as it was.
+
+    Returns:
+        The size in bytes and the SHA-256 hex digest.
+
+    Raises:
+        FileTooLargeError: More than ``max_bytes`` arrived.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise FileTooLargeError(
+                        f"{target.name} is larger than the {max_bytes}-byte cap; nothing was kept"
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    return size, digest.hexdigest()
+
+
+def matches_any(path: str, patterns: Iterable[str] | None) -> bool:
+    """Whether ``path`` matches one of the glob ``patterns`` (every path matches ``None``).
+
+    ``**`` crosses folders, ``*`` and ``?`` stay within one.
+
+    Example:
+        >>> matches_any("data/out.csv", ["*.md", "data/*.csv"])
+        True
+        >>> matches_any("a/b/c.md", ["**/*.md"])
+        True
+    """
+    if patterns is None:
+        return True
+    return any(_glob_regex(pattern).fullmatch(path) is not None for pattern in patterns)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            parts.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            parts.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            parts.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            parts.append("[^/]")
+            i += 1
+        else:
+            parts.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(parts))

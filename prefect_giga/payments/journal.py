@@ -1,0 +1,491 @@
+"""The payment journal: one SQLite file recording every logical start before it is paid.
+
+It lets a new process re-attach to a run a crashed one paid for, reconcile a start whose
+outcome is unknown, count each payer's spending over a rolling day across every process on
+the machine, and pin the payee a server was last seen using. It holds no private key and no
+signature: only keys, public EIP-3009 nonces, amounts, addresses and run ids.
+
+The file lives at ``$GIGA_JOURNAL_PATH``, else ``~/.prefect-giga/journal.sqlite3``; the folder
+is created 0700 and the file 0600. Concurrent processes share it safely (WAL mode, writes in
+``BEGIN IMMEDIATE`` transactions).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+
+from ..core.exceptions import BudgetExceededError, GigaConfigError
+from ..core.money import format_usd, to_atomic, to_usd
+
+__all__ = [
+    "DEFAULT_JOURNAL_PATH",
+    "Journal",
+    "JournalEntry",
+    "StartRef",
+    "StartState",
+    "default_journal_path",
+]
+
+ENV_JOURNAL_PATH = "GIGA_JOURNAL_PATH"
+DEFAULT_JOURNAL_PATH = Path("~/.prefect-giga/journal.sqlite3")
+DAY_SECONDS = 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS starts_v2 (
+    key TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    network TEXT NOT NULL,
+    server TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    amount_atomic INTEGER NOT NULL,
+    pay_to TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_id TEXT,
+    run_status TEXT,
+    transaction_hash TEXT,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    updated_at REAL NOT NULL,
+    valid_before REAL,
+    PRIMARY KEY (payer, server, key)
+);
+CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at);
+CREATE TABLE IF NOT EXISTS payees (
+    server TEXT NOT NULL,
+    network TEXT NOT NULL,
+    pay_to TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    PRIMARY KEY (server, network)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StartRef:
+    """Which logical start: the paying wallet, the server, and the idempotency key.
+
+    The same key on another server or with another wallet is another start.
+
+    Example:
+        >>> StartRef("0xABC", "https://giga.dev", "job-1").payer
+        '0xabc'
+    """
+
+    payer: str
+    server: str
+    key: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payer", self.payer.lower())
+
+    def params(self) -> tuple[str, str, str]:
+        """The SQL parameters that select this start: payer, server, key."""
+        return (self.payer, self.server, self.key)
+
+
+_SELECT_ONE = "SELECT * FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?"
+
+
+class StartState(str, Enum):
+    """Where a logical start stands.
+
+    ``RESERVED``: checked and counted, about to be signed. ``SENT``: the paid request left
+    (its outcome is unknown until a reply). ``STARTED``: the run exists (``run_id`` set).
+    ``NOT_CHARGED``: the server provably did not charge it (rejected, settlement failed).
+    """
+
+    RESERVED = "reserved"
+    SENT = "sent"
+    STARTED = "started"
+    NOT_CHARGED = "not_charged"
+
+    @property
+    def counts_as_spent(self) -> bool:
+        """Whether the start counts toward spending (anything not provably uncharged)."""
+        return self is not StartState.NOT_CHARGED
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One logical start as the journal records it."""
+
+    key: str
+    payer: str
+    network: str
+    server: str
+    nonce: str
+    tier: str
+    amount_atomic: int
+    pay_to: str
+    state: StartState
+    run_id: str | None
+    run_status: str | None
+    transaction: str | None
+    created_at: float
+    sent_at: float | None
+    valid_before: float | None = None
+
+    @property
+    def ref(self) -> StartRef:
+        """The start this entry records."""
+        return StartRef(self.payer, self.server, self.key)
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount in USD."""
+        return to_usd(self.amount_atomic)
+
+
+def default_journal_path() -> Path:
+    """``$GIGA_JOURNAL_PATH`` or ``~/.prefect-giga/journal.sqlite3``.
+
+    Example:
+        >>> default_journal_path().name
+        'journal.sqlite3'
+    """
+    configured = os.environ.get(ENV_JOURNAL_PATH)
+    return Path(configured).expanduser() if configured else DEFAULT_JOURNAL_PATH.expanduser()
+
+
+class Journal:
+    """The SQLite payment journal (see the module docstring).
+
+    Args:
+        path: The file (default `default_journal_path()`).
+        clock: Seconds since the epoch; replaceable in tests.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite3")
+        >>> j.spent_today("0xabc")
+        Decimal('0')
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_journal_path()
+        self._clock = clock or time.time
+        self._local = threading.local()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise GigaConfigError(
+                f"Cannot open the payment journal at {self.path} ({exc.strerror}); set "
+                f"{ENV_JOURNAL_PATH} to a writable file"
+            ) from None
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _now(self) -> float:
+        return float(self._clock())
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL: a committed write survives a crash of the process
+            # (what the journal guards against) without an fsync on every commit.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        yield db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, ref: StartRef) -> JournalEntry | None:
+        """The entry for one logical start, if any."""
+        with self._connect() as db:
+            row = db.execute(_SELECT_ONE, ref.params()).fetchone()
+        return None if row is None else _entry(row)
+
+    def find(self, key: str) -> list[JournalEntry]:
+        """Every start recorded under idempotency key ``key`` (any wallet, any server)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM starts_v2 WHERE key = ?", (key,)).fetchall()
+        return [_entry(row) for row in rows]
+
+    def spent_today(self, payer: str) -> Decimal:
+        """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
+        now = self._now()
+        with self._connect() as db:
+            return to_usd(self._spent_since(db, payer, now - DAY_SECONDS, now))
+
+    @staticmethod
+    def _spent_since(db: sqlite3.Connection, payer: str, since: float, now: float) -> int:
+        # A start that was not charged keeps counting until its authorization expires: a
+        # server holding the signed authorization could still settle it until then.
+        row = db.execute(
+            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 "
+            "WHERE payer = ? AND created_at >= ? "
+            "AND (state != ? OR COALESCE(valid_before, 0) > ?)",
+            (payer.lower(), since, StartState.NOT_CHARGED.value, now),
+        ).fetchone()
+        return int(row[0])
+
+    def in_flight(self, payer: str, *, exclude: StartRef | None = None) -> list[JournalEntry]:
+        """Starts of ``payer`` whose paid request left but got no run yet (but ``exclude``).
+
+        A start only ``RESERVED`` never left (``mark_sent`` comes before the send), so it
+        cannot own a run.
+        """
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM starts_v2 WHERE payer = ? AND state = ?",
+                (payer.lower(), StartState.SENT.value),
+            ).fetchall()
+        entries = [_entry(row) for row in rows]
+        return [e for e in entries if exclude is None or e.ref != exclude]
+
+    def known_run_ids(self, payer: str) -> set[str]:
+        """Run ids the journal already assigned to a start of ``payer``."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT run_id FROM starts_v2 WHERE payer = ? AND run_id IS NOT NULL",
+                (payer.lower(),),
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def pinned_payee(self, server: str, network: str) -> str | None:
+        """The payee last paid on ``server`` and ``network``."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT pay_to FROM payees WHERE server = ? AND network = ?", (server, network)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    # --- writes --------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        ref: StartRef,
+        *,
+        network: str,
+        nonce: str,
+        tier: str,
+        amount: Decimal,
+        pay_to: str,
+        daily_limit: Decimal | None,
+    ) -> JournalEntry:
+        """Record a start before it is signed, checking the payer's rolling-day limit.
+
+        A start already recorded (and not released) is returned as it is: a retry of the same
+        logical start never counts twice.
+
+        Raises:
+            BudgetExceededError: The payment would take the payer over ``daily_limit``.
+        """
+        now = self._now()
+        atomic = to_atomic(amount)
+        with self._write() as db:
+            row = db.execute(_SELECT_ONE, ref.params()).fetchone()
+            if row is not None and _entry(row).state is not StartState.NOT_CHARGED:
+                return _entry(row)
+            if daily_limit is not None:
+                spent = self._spent_since(db, ref.payer, now - DAY_SECONDS, now)
+                if row is not None:  # the same nonce: its earlier authorization counts once
+                    spent -= _entry(row).amount_atomic if _counts(_entry(row), now) else 0
+                if spent + atomic > to_atomic(daily_limit):
+                    raise BudgetExceededError(
+                        f"Refusing to pay {format_usd(amount)}: wallet {ref.payer} has spent "
+                        f"{format_usd(to_usd(spent))} in the last 24 hours of its "
+                        f"{format_usd(daily_limit)} daily limit; nothing was signed",
+                        reason="daily_limit_exceeded",
+                        quote=amount,
+                        limit=daily_limit,
+                    )
+            db.execute(
+                "INSERT OR REPLACE INTO starts_v2 (key, payer, network, server, nonce, tier, "
+                "amount_atomic, pay_to, state, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ref.key,
+                    ref.payer,
+                    network,
+                    ref.server,
+                    nonce,
+                    tier,
+                    atomic,
+                    pay_to.lower(),
+                    StartState.RESERVED.value,
+                    now,
+                    now,
+                ),
+            )
+            entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
+        return _entry(entry)
+
+    def mark_sent(self, ref: StartRef, *, valid_before: int) -> float:
+        """The paid request is about to leave: from now on its outcome may be unknown.
+
+        Returns:
+            When the start's first paid request left (seconds since the epoch).
+        """
+        now = self._now()
+        with self._write() as db:
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
+                "valid_before = MAX(COALESCE(valid_before, 0), ?) "
+                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+                (
+                    StartState.SENT.value,
+                    now,
+                    now,
+                    valid_before,
+                    *ref.params(),
+                    StartState.STARTED.value,
+                ),
+            )
+            row = db.execute(
+                "SELECT sent_at FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
+                ref.params(),
+            ).fetchone()
+        return float(row[0]) if row is not None and row[0] is not None else now
+
+    def mark_started(
+        self,
+        ref: StartRef,
+        run_id: str,
+        *,
+        transaction: str | None,
+        run_status: str | None = None,
+        paid_to: tuple[str, str] | None = None,
+    ) -> None:
+        """The run exists: record its id (and the settlement transaction).
+
+        With ``paid_to`` (network, payee), also pin that payee for the start's server, in the
+        same transaction.
+        """
+        now = self._now()
+        with self._write() as db:
+            if paid_to is not None:
+                network, pay_to = paid_to
+                db.execute(
+                    "INSERT OR REPLACE INTO payees (server, network, pay_to, seen_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (ref.server, network, pay_to.lower(), now),
+                )
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, run_id = ?, transaction_hash = "
+                "COALESCE(?, transaction_hash), run_status = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ?",
+                (
+                    StartState.STARTED.value,
+                    run_id,
+                    transaction or None,
+                    run_status,
+                    now,
+                    *ref.params(),
+                ),
+            )
+
+    def mark_not_charged(self, ref: StartRef) -> None:
+        """The server did not charge this attempt.
+
+        It stops counting toward the daily limit once its authorization has expired
+        (``valid_before``), since until then a server keeping it could still settle it.
+        """
+        with self._write() as db:
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+                (
+                    StartState.NOT_CHARGED.value,
+                    self._now(),
+                    *ref.params(),
+                    StartState.STARTED.value,
+                ),
+            )
+
+    def pin_payee(self, server: str, network: str, pay_to: str) -> None:
+        """Remember the payee paid on ``server`` and ``network``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO payees (server, network, pay_to, seen_at) "
+                "VALUES (?, ?, ?, ?)",
+                (server, network, pay_to.lower(), self._now()),
+            )
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def __repr__(self) -> str:
+        return f"Journal(path={str(self.path)!r})"
+
+
+def _counts(entry: JournalEntry, now: float) -> bool:
+    return entry.state.counts_as_spent or (entry.valid_before or 0) > now
+
+
+def _entry(row: tuple[object, ...]) -> JournalEntry:
+    (
+        key,
+        payer,
+        network,
+        server,
+        nonce,
+        tier,
+        amount,
+        pay_to,
+        state,
+        run_id,
+        run_status,
+        transaction,
+        created_at,
+        sent_at,
+        _updated,
+        valid_before,
+    ) = row
+    return JournalEntry(
+        key=str(key),
+        payer=str(payer),
+        network=str(network),
+        server=str(server),
+        nonce=str(nonce),
+        tier=str(tier),
+        amount_atomic=int(str(amount)),
+        pay_to=str(pay_to),
+        state=StartState(str(state)),
+        run_id=None if run_id is None else str(run_id),
+        run_status=None if run_status is None else str(run_status),
+        transaction=None if transaction is None else str(transaction),
+        created_at=float(str(created_at)),
+        sent_at=None if sent_at is None else float(str(sent_at)),
+        valid_before=None if valid_before is None else float(str(valid_before)),
+    )
