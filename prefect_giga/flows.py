@@ -20,11 +20,12 @@ from .artifacts import (
     publish_output,
     publish_payments,
 )
-from .client.async_client import normalize_base_url
 from .core.exceptions import GigaError, RunFailedError
+from .core.exchange import normalize_base_url
 from .core.models import RunStatus
 from .core.money import format_usd
 from .credentials import GigaCredentials
+from .idempotency import start_key
 from .payments.budget import SpendBudget
 from .payments.journal import Journal, StartRef
 from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
@@ -35,7 +36,6 @@ from .tasks import (
     astart_run,
     await_run,
     is_refusal,
-    start_key,
 )
 
 __all__ = ["run_prompt", "run_prompts"]

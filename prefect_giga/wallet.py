@@ -1,8 +1,5 @@
 """Moved to `prefect_giga.core.wallet` (old imports and saved results use this path)."""
 
-from .core.wallet import (
-    EthSigner as EthSigner,
-)
-from .core.wallet import (
-    Wallet as Wallet,
-)
+from .core.wallet import EthSigner, Wallet
+
+__all__ = ["EthSigner", "Wallet"]

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
-from ..core import siwx
 from ..core.exceptions import (
-    AuthenticationError,
     GigaConfigError,
     GigaProtocolError,
-    GigaServerError,
-    GigaTransportError,
     LinkExpiredError,
     QuoteRefusedError,
     RunFileNotFoundError,
     RunNotFoundError,
 )
+from ..core.exchange import Exchange, normalize_base_url, validate_reply
 from ..core.http import (
     RetryPolicy,
-    excerpt,
     install_log_redaction,
-    parse_json,
-    raise_for_server_status,
-    transport_errors,
 )
 from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
 from ..core.money import parse_usd
@@ -44,43 +35,31 @@ from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
 from ..payments.signing import (
     PaymentPolicy,
-    decode_b64_json,
 )
+from .downloads import stream_to_file
 from .files import (
     DEFAULT_MAX_REQUEST_BYTES,
     AttachmentInput,
     DownloadedFile,
     encode_attachments,
     safe_destination,
-    write_stream_atomically,
 )
 from .pagination import MAX_PAGE_SIZE, PageWalker
-
-if TYPE_CHECKING:
-    from .sync_client import SyncGigaClient
+from .signin import SignIn
 
 __all__ = ["DEFAULT_BASE_URL", "BeforePaymentHook", "GigaClient"]
 
 DEFAULT_BASE_URL = "https://giga.dev"
-MAX_REPLY_BYTES = 16 * 1024 * 1024
-"""The largest API reply (JSON) the client reads; a longer one is refused."""
-MIN_DOWNLOAD_RATE = 16 * 1024
-"""Bytes per second a download must average, after its first ``timeout`` seconds."""
 
 BeforePaymentHook = Callable[[Quote], Awaitable[None]]
 """Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
-
-_PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
-_PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
-_PAYMENT_RESPONSE = "PAYMENT-RESPONSE"
-_DomainForm = Literal["hostname", "netloc"]
 
 
 class GigaClient:
     """Async client for the Giga API: paid starts over x402, free reads over SIWX.
 
     One client holds one pooled ``httpx.AsyncClient``; use it as an async context manager.
-    Scripts without an event loop use `SyncGigaClient` (``GigaClient.sync(...)``).
+    Scripts without an event loop use `SyncGigaClient`, which takes the same arguments.
 
     Args:
         private_key: The paying wallet's hex private key. Give this or ``signer``.
@@ -179,7 +158,7 @@ class GigaClient:
         self.reconcile = reconcile or ReconcilePolicy()
         self.quotes = QuoteCache(quote_ttl)
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
+        http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -187,28 +166,11 @@ class GigaClient:
             headers={"user-agent": "prefect-giga"},
             follow_redirects=False,
         )
-        self._domain_form: dict[str, _DomainForm] = {}
-        self._first_sign_in = asyncio.Lock()
-        # httpcore's pool scans every queued request against every connection whenever one
-        # finishes: with hundreds queued that bookkeeping costs more than the requests. Keep
-        # the queue short by letting only as many requests in as there are connections.
-        self._slots = asyncio.Semaphore(max_connections)
-        self._client_nonces_refused: set[str] = set()
+        self.exchange = Exchange(
+            self.base_url, http, timeout=timeout, max_in_flight=max_connections
+        )
+        self.signin = SignIn(self.exchange, self.wallet, self.network, self.retry)
         install_log_redaction()
-
-    @classmethod
-    def sync(cls, *args: Any, **kwargs: Any) -> SyncGigaClient:
-        """Build the blocking facade `SyncGigaClient` with the same arguments.
-
-        Example:
-            ```python
-            with GigaClient.sync(private_key=key, base_url=url) as giga:
-                print(giga.list_runs(limit=5))
-            ```
-        """
-        from .sync_client import SyncGigaClient
-
-        return SyncGigaClient(*args, **kwargs)
 
     async def __aenter__(self) -> GigaClient:
         return self
@@ -224,7 +186,7 @@ class GigaClient:
     async def aclose(self) -> None:
         """Close the connection pool (when the client created it)."""
         if self._owns_http:
-            await self._http.aclose()
+            await self.exchange.http.aclose()
 
     def __repr__(self) -> str:
         return (
@@ -342,7 +304,7 @@ class GigaClient:
                 print([f.path for f in run.files or []])
             ```
         """
-        data = await self._signed_post(
+        data = await self.signin.call(
             "/api/read",
             {"runId": run_id, "includeFiles": include_files},
             f"read run {run_id}",
@@ -351,7 +313,7 @@ class GigaClient:
                 "wallet that paid for them)"
             ),
         )
-        return _validate(Run, data, f"read run {run_id}")
+        return validate_reply(Run, data, f"read run {run_id}")
 
     async def list_runs(self, *, limit: int = 10, offset: int = 0) -> list[RunSummary]:
         """One page of this wallet's runs, most recently updated first. ``limit`` is capped at 100.
@@ -365,8 +327,8 @@ class GigaClient:
         if limit < 1 or offset < 0:
             raise GigaConfigError("limit must be at least 1 and offset at least 0")
         body = {"limit": min(limit, MAX_PAGE_SIZE), "offset": offset}
-        data = await self._signed_post("/api/list", body, "list runs")
-        return _validate(RunPage, data, "list runs").runs
+        data = await self.signin.call("/api/list", body, "list runs")
+        return validate_reply(RunPage, data, "list runs").runs
 
     async def iter_runs(self, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[RunSummary]:
         """Iterate over all of this wallet's runs, page by page (each run once).
@@ -392,7 +354,7 @@ class GigaClient:
             RunFileNotFoundError: The run or the file does not exist.
         """
         what = f"file-url for {path!r} of run {run_id}"
-        data = await self._signed_post(
+        data = await self.signin.call(
             "/api/file-url",
             {"runId": run_id, "path": path},
             what,
@@ -445,251 +407,12 @@ class GigaClient:
         cap = max_bytes if max_bytes is not None else self.max_download_bytes
 
         async def stream(link: PresignedURL) -> tuple[int, str]:
-            return await self.retry.call(lambda: self._stream_to(link, target, cap, path))
+            return await self.retry.call(
+                lambda: stream_to_file(self.exchange, link, target, max_bytes=cap, path=path)
+            )
 
         try:
             size, sha = await stream(await self.file_url(run_id, path))
         except LinkExpiredError:  # one fresh link, then give up
             size, sha = await stream(await self.file_url(run_id, path))
         return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)
-
-    async def _stream_to(
-        self,
-        link: PresignedURL,
-        target: Path,
-        cap: int | None,
-        path: str,
-    ) -> tuple[int, str]:
-        what = f"download of {path!r}"
-        url = link.url.get_secret_value()
-        with transport_errors(what):
-            async with (
-                self._slots,
-                self._http.stream("GET", url, follow_redirects=True) as response,
-            ):
-                if response.status_code in (401, 403, 410):
-                    raise LinkExpiredError(
-                        f"{what}: the presigned link was refused (HTTP {response.status_code}); "
-                        "it may have expired"
-                    )
-                if response.status_code == 404:
-                    raise RunFileNotFoundError(f"{what}: the file is gone (HTTP 404)")
-                if response.status_code != 200:
-                    await response.aread()
-                    self._check(response, what)
-                    raise GigaProtocolError(f"{what}: unexpected HTTP {response.status_code}")
-                declared = response.headers.get("content-length")
-                if cap is not None and declared and declared.isdigit() and int(declared) > cap:
-                    from ..core.exceptions import FileTooLargeError
-
-                    raise FileTooLargeError(
-                        f"{what}: the file is {declared} bytes, above the {cap}-byte cap; "
-                        "nothing was written"
-                    )
-                chunks = _paced(response.aiter_bytes(), self.timeout, what)
-                return await write_stream_atomically(chunks, target, max_bytes=cap)
-
-    async def _signed_post(
-        self,
-        path: str,
-        body: dict[str, Any],
-        what: str,
-        not_found: Callable[[], Exception] | None = None,
-    ) -> dict[str, Any]:
-        async def attempt() -> dict[str, Any]:
-            response = await self._signed_post_once(path, body, what)
-            if response.status_code == 404 and not_found is not None:
-                raise not_found()
-            self._check(response, what)
-            return parse_json(response, what)
-
-        return await self.retry.call(attempt)
-
-    async def _signed_post_once(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
-        origin = self.base_url
-        if origin not in self._domain_form and origin not in self._client_nonces_refused:
-            # The first call to a server learns its challenge's domain form; concurrent first
-            # calls wait for it instead of each asking for a challenge of their own.
-            async with self._first_sign_in:
-                if origin not in self._domain_form:
-                    return await self._challenged_post(path, body, what)
-        return await self._signed_post_fast(path, body, what)
-
-    async def _signed_post_fast(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
-        url = self._url(path)
-        origin = self.base_url
-        form = self._domain_form.get(origin)
-        if form is not None and origin not in self._client_nonces_refused:
-            info = siwx.client_made_info(url, self.network.caip2, bare_hostname=form == "hostname")
-            response = await self._send(
-                "POST",
-                path,
-                what,
-                json=body,
-                headers={siwx.SIWX_HEADER: siwx.sign_in(self.wallet, info)},
-            )
-            if response.status_code != 402:
-                return response
-            self._client_nonces_refused.add(origin)
-        return await self._challenged_post(path, body, what)
-
-    async def _challenged_post(self, path: str, body: dict[str, Any], what: str) -> httpx.Response:
-        url = self._url(path)
-        origin = self.base_url
-        challenge_reply = await self._send("POST", path, what, json=body)
-        if challenge_reply.status_code != 402:
-            return challenge_reply
-        info = siwx.parse_challenge(self._challenge_of(challenge_reply, what), self.network.caip2)
-        siwx.check_challenge_origin(info, url)
-        self._domain_form[origin] = (
-            "hostname" if info.domain == urlsplit(url).hostname else "netloc"
-        )
-        response = await self._send(
-            "POST",
-            path,
-            what,
-            json=body,
-            headers={siwx.SIWX_HEADER: siwx.sign_in(self.wallet, info)},
-        )
-        if response.status_code == 402:
-            data = _json_or_empty(response)
-            code = str(data.get("error") or "siwx_refused")
-            raise AuthenticationError(
-                f"{what}: the server refused the wallet's sign-in ({code}: "
-                f"{str(data.get('message') or '')[:200]})",
-                code=code,
-            )
-        return response
-
-    def _challenge_of(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        header = response.headers.get(_PAYMENT_REQUIRED)
-        data = _json_or_empty(response)
-        if "extensions" not in data and header:
-            data = decode_b64_json(header, _PAYMENT_REQUIRED)
-        if not data:
-            raise GigaProtocolError(f"{what}: the 402 reply carries no sign-in challenge")
-        return data
-
-    # --- plumbing ------------------------------------------------------------------------
-
-    def _url(self, path: str) -> str:
-        return self.base_url + path
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        request = self._http.build_request(
-            method, self._url(path), json=json, headers=dict(headers or {})
-        )
-        with transport_errors(what):
-            try:
-                return await asyncio.wait_for(self._exchange(request, what), self.timeout)
-            except asyncio.TimeoutError:
-                raise GigaTransportError(
-                    f"{what}: no complete reply within {self.timeout:g} s"
-                ) from None
-
-    async def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
-        """Send an API request and read its reply whole, refusing replies over the cap."""
-        async with self._slots:
-            return await self._exchange_in_slot(request, what)
-
-    async def _exchange_in_slot(self, request: httpx.Request, what: str) -> httpx.Response:
-        response = await self._http.send(request, stream=True, follow_redirects=False)
-        try:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_REPLY_BYTES:
-                    raise GigaProtocolError(
-                        f"{what}: the reply is larger than {MAX_REPLY_BYTES} bytes; refused"
-                    )
-        finally:
-            await response.aclose()
-        headers = [
-            (name, value)
-            for name, value in response.headers.multi_items()
-            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
-        ]
-        return httpx.Response(
-            response.status_code, headers=headers, content=bytes(body), request=request
-        )
-
-    def _check(self, response: httpx.Response, what: str) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        if 300 <= status < 400:
-            raise GigaProtocolError(
-                f"{what}: the server redirected (HTTP {status}); API calls never follow "
-                "redirects, so no proof or payment went to another host"
-            )
-        raise_for_server_status(response, what)
-        if status == 402:
-            raise AuthenticationError(f"{what}: the server asked for authentication again")
-        if status == 404:
-            raise RunNotFoundError(f"{what}: not found (HTTP 404)")
-        raise GigaServerError(
-            f"{what}: HTTP {status}: {excerpt(response)}",
-            status_code=status,
-            body_excerpt=excerpt(response),
-        )
-
-
-async def _paced(chunks: AsyncIterator[bytes], grace: float, what: str) -> AsyncIterator[bytes]:
-    """Pass ``chunks`` on while the stream averages `MIN_DOWNLOAD_RATE` after ``grace`` s.
-
-    httpx's read timeout restarts with every byte, so a server trickling bytes forever would
-    otherwise hold a download open for ever.
-    """
-    started = time.monotonic()
-    received = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if time.monotonic() - started > grace + received / MIN_DOWNLOAD_RATE:
-            raise GigaTransportError(
-                f"{what}: the server sends too slowly ({received} bytes in "
-                f"{time.monotonic() - started:.0f} s); giving up"
-            )
-        yield chunk
-
-
-def normalize_base_url(base_url: str) -> str:
-    """``base_url`` without a trailing slash; the journal keys starts by it.
-
-    Raises:
-        GigaConfigError: It is not an http(s) URL.
-
-    Example:
-        >>> normalize_base_url("http://127.0.0.1:8402/")
-        'http://127.0.0.1:8402'
-    """
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise GigaConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
-def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _validate(model: type[_Model], data: dict[str, Any], what: str) -> _Model:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
-        raise GigaProtocolError(f"{what}: the reply does not match the API ({fields})") from None

@@ -18,13 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 
 from ..core.exceptions import BudgetExceededError, GigaConfigError
 from ..core.money import format_usd, to_atomic, to_usd
+from .journal_records import JournalEntry, StartRef, StartState, counts_as_spent, entry_from_row
 
 __all__ = [
     "DEFAULT_JOURNAL_PATH",
@@ -38,6 +37,7 @@ __all__ = [
 ENV_JOURNAL_PATH = "GIGA_JOURNAL_PATH"
 DEFAULT_JOURNAL_PATH = Path("~/.prefect-giga/journal.sqlite3")
 DAY_SECONDS = 24 * 3600
+_SELECT_ONE = "SELECT * FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS starts_v2 (
@@ -68,82 +68,6 @@ CREATE TABLE IF NOT EXISTS payees (
     PRIMARY KEY (server, network)
 );
 """
-
-
-@dataclass(frozen=True)
-class StartRef:
-    """Which logical start: the paying wallet, the server, and the idempotency key.
-
-    The same key on another server or with another wallet is another start.
-
-    Example:
-        >>> StartRef("0xABC", "https://giga.dev", "job-1").payer
-        '0xabc'
-    """
-
-    payer: str
-    server: str
-    key: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "payer", self.payer.lower())
-
-    def params(self) -> tuple[str, str, str]:
-        """The SQL parameters that select this start: payer, server, key."""
-        return (self.payer, self.server, self.key)
-
-
-_SELECT_ONE = "SELECT * FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?"
-
-
-class StartState(str, Enum):
-    """Where a logical start stands.
-
-    ``RESERVED``: checked and counted, about to be signed. ``SENT``: the paid request left
-    (its outcome is unknown until a reply). ``STARTED``: the run exists (``run_id`` set).
-    ``NOT_CHARGED``: the server provably did not charge it (rejected, settlement failed).
-    """
-
-    RESERVED = "reserved"
-    SENT = "sent"
-    STARTED = "started"
-    NOT_CHARGED = "not_charged"
-
-    @property
-    def counts_as_spent(self) -> bool:
-        """Whether the start counts toward spending (anything not provably uncharged)."""
-        return self is not StartState.NOT_CHARGED
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """One logical start as the journal records it."""
-
-    key: str
-    payer: str
-    network: str
-    server: str
-    nonce: str
-    tier: str
-    amount_atomic: int
-    pay_to: str
-    state: StartState
-    run_id: str | None
-    run_status: str | None
-    transaction: str | None
-    created_at: float
-    sent_at: float | None
-    valid_before: float | None = None
-
-    @property
-    def ref(self) -> StartRef:
-        """The start this entry records."""
-        return StartRef(self.payer, self.server, self.key)
-
-    @property
-    def amount(self) -> Decimal:
-        """The amount in USD."""
-        return to_usd(self.amount_atomic)
 
 
 def default_journal_path() -> Path:
@@ -229,13 +153,13 @@ class Journal:
         """The entry for one logical start, if any."""
         with self._connect() as db:
             row = db.execute(_SELECT_ONE, ref.params()).fetchone()
-        return None if row is None else _entry(row)
+        return None if row is None else entry_from_row(row)
 
     def find(self, key: str) -> list[JournalEntry]:
         """Every start recorded under idempotency key ``key`` (any wallet, any server)."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM starts_v2 WHERE key = ?", (key,)).fetchall()
-        return [_entry(row) for row in rows]
+        return [entry_from_row(row) for row in rows]
 
     def spent_today(self, payer: str) -> Decimal:
         """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
@@ -266,7 +190,7 @@ class Journal:
                 "SELECT * FROM starts_v2 WHERE payer = ? AND state = ?",
                 (payer.lower(), StartState.SENT.value),
             ).fetchall()
-        entries = [_entry(row) for row in rows]
+        entries = [entry_from_row(row) for row in rows]
         return [e for e in entries if exclude is None or e.ref != exclude]
 
     def known_run_ids(self, payer: str) -> set[str]:
@@ -311,12 +235,16 @@ class Journal:
         atomic = to_atomic(amount)
         with self._write() as db:
             row = db.execute(_SELECT_ONE, ref.params()).fetchone()
-            if row is not None and _entry(row).state is not StartState.NOT_CHARGED:
-                return _entry(row)
+            if row is not None and entry_from_row(row).state is not StartState.NOT_CHARGED:
+                return entry_from_row(row)
             if daily_limit is not None:
                 spent = self._spent_since(db, ref.payer, now - DAY_SECONDS, now)
                 if row is not None:  # the same nonce: its earlier authorization counts once
-                    spent -= _entry(row).amount_atomic if _counts(_entry(row), now) else 0
+                    spent -= (
+                        entry_from_row(row).amount_atomic
+                        if counts_as_spent(entry_from_row(row), now)
+                        else 0
+                    )
                 if spent + atomic > to_atomic(daily_limit):
                     raise BudgetExceededError(
                         f"Refusing to pay {format_usd(amount)}: wallet {ref.payer} has spent "
@@ -345,7 +273,7 @@ class Journal:
                 ),
             )
             entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
-        return _entry(entry)
+        return entry_from_row(entry)
 
     def mark_sent(self, ref: StartRef, *, valid_before: int) -> float:
         """The paid request is about to leave: from now on its outcome may be unknown.
@@ -447,45 +375,3 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal(path={str(self.path)!r})"
-
-
-def _counts(entry: JournalEntry, now: float) -> bool:
-    return entry.state.counts_as_spent or (entry.valid_before or 0) > now
-
-
-def _entry(row: tuple[object, ...]) -> JournalEntry:
-    (
-        key,
-        payer,
-        network,
-        server,
-        nonce,
-        tier,
-        amount,
-        pay_to,
-        state,
-        run_id,
-        run_status,
-        transaction,
-        created_at,
-        sent_at,
-        _updated,
-        valid_before,
-    ) = row
-    return JournalEntry(
-        key=str(key),
-        payer=str(payer),
-        network=str(network),
-        server=str(server),
-        nonce=str(nonce),
-        tier=str(tier),
-        amount_atomic=int(str(amount)),
-        pay_to=str(pay_to),
-        state=StartState(str(state)),
-        run_id=None if run_id is None else str(run_id),
-        run_status=None if run_status is None else str(run_status),
-        transaction=None if transaction is None else str(transaction),
-        created_at=float(str(created_at)),
-        sent_at=None if sent_at is None else float(str(sent_at)),
-        valid_before=None if valid_before is None else float(str(valid_before)),
-    )

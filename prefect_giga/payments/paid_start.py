@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-import weakref
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -38,89 +34,39 @@ from ..core.exceptions import (
     QuoteRefusedError,
     SettlementFailedError,
 )
-from ..core.http import excerpt, parse_json
+from ..core.http import parse_json
 from ..core.models import PaymentReceipt, Quote, RunStatus, StartedRun
 from ..core.money import format_usd
+from .host import PaymentHost, ReconcilePolicy
 from .journal import JournalEntry, StartRef
+from .lane import paid_lane
 from .quotes import Offer
+from .replies import (
+    PAYMENT_REQUIRED,
+    PAYMENT_RESPONSE,
+    PAYMENT_SIGNATURE,
+    Reply,
+    ReplyKind,
+    classify,
+    is_funds,
+    rejection_data,
+)
 from .signing import SignedPayment, decode_b64_json, decode_receipt, sign_payment
-
-if TYPE_CHECKING:
-    from ..client.async_client import GigaClient
 
 __all__ = ["PaidStart", "ReconcilePolicy"]
 
-PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
-PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
-PAYMENT_RESPONSE = "PAYMENT-RESPONSE"
-_NONCE_USED = "nonce_already_used"
-
-
-@dataclass(frozen=True)
-class ReconcilePolicy:
-    """How hard a start tries to learn the outcome of a paid request that lost its reply.
-
-    Attributes:
-        resends: Times the same signed payment is sent again.
-        backoff: Seconds before the first resend; doubles each time. A resend never
-            overlaps the request it follows up on, which the client has given up on.
-        claim_window: Seconds before the payment left within which a listed run may be it
-            (allows for clock differences with the server).
-
-    Example:
-        >>> ReconcilePolicy(resends=2).resends
-        2
-    """
-
-    resends: int = 3
-    backoff: float = 1.0
-    claim_window: float = 60.0
-
-
-_LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]]
-_LANES = weakref.WeakKeyDictionary()
-_LANES_GUARD = threading.Lock()
-
-
-def paid_lane(client: GigaClient) -> asyncio.Lock:
-    """The lock that lets one paid request of a wallet be in flight per server and loop.
-
-    While a paid request (and, if its reply is lost, its reconciliation) is in flight, no
-    other paid request of the same wallet leaves this process for the same server. So a run
-    that appears while a reply is lost can belong to that start only, which keeps claims from
-    ``/api/list`` unambiguous. Probes, signing and reads stay concurrent.
-    """
-    loop = asyncio.get_running_loop()
-    key = (client.address, client.base_url)
-    with _LANES_GUARD:
-        lanes = _LANES.setdefault(loop, {})
-        lane = lanes.get(key)
-        if lane is None:
-            lane = lanes[key] = asyncio.Lock()
-    return lane
-
-
-class _Kind(Enum):
-    STARTED = "started"
-    NONCE_USED = "nonce_used"
-    REJECTED = "rejected"
-    BAD_REQUEST = "bad_request"
-    NOT_SETTLED = "not_settled"
-    REDIRECTED = "redirected"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class _Reply:
-    kind: _Kind
-    response: httpx.Response | None = None
-    why: str = ""
-
 
 class PaidStart:
-    """Drives one logical start for `GigaClient.start` (see the module docstring)."""
+    """Drives one logical start for `GigaClient.start` (see the module docstring).
 
-    def __init__(self, client: GigaClient, key: str, body: dict[str, Any], tier: str) -> None:
+    Example:
+        ```python
+        body = {"prompt": "Summarise the CSV", "tier": "$1.00"}
+        started = await PaidStart(giga_client, "job-1", body, "$1.00").run()
+        ```
+    """
+
+    def __init__(self, client: PaymentHost, key: str, body: dict[str, Any], tier: str) -> None:
         self.client = client
         self.key = key
         self.body = body
@@ -141,10 +87,10 @@ class PaidStart:
                 return probed
             offer = probed
         payment = await self._authorize(offer)
-        async with paid_lane(client):
+        async with paid_lane(client.address, client.base_url):
             sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
             reply = await self._send(payment)
-            if reply.kind is _Kind.REJECTED and offer.from_cache and not _is_funds(reply):
+            if reply.kind is ReplyKind.REJECTED and offer.from_cache and not is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
                 # signed with the same nonce, so at most one of the two can ever settle.
                 client.quotes.forget(self.tier)
@@ -189,7 +135,7 @@ class PaidStart:
         """Send the request unpaid: the 402 quote, checked by the policy (nothing signed)."""
         what = "start (quote)"
         client = self.client
-        response = await client._send("POST", "/api/start", what, json=self.body)
+        response = await client.exchange.send("POST", "/api/start", what, json=self.body)
         if response.status_code == 402:
             header = response.headers.get(PAYMENT_REQUIRED)
             if not header:
@@ -201,7 +147,7 @@ class PaidStart:
             offer = Offer(quote=quote, challenge=challenge, accepted=accepted)
             client.quotes.remember(self.tier, offer)
             return offer
-        client._check(response, what)
+        client.exchange.check(response, what)
         return self._started(response, None, what)
 
     def _check_payee(self, quote: Quote) -> None:
@@ -220,9 +166,9 @@ class PaidStart:
 
     # --- the paid request ------------------------------------------------------------------
 
-    async def _send(self, payment: SignedPayment) -> _Reply:
+    async def _send(self, payment: SignedPayment) -> Reply:
         try:
-            response = await self.client._send(
+            response = await self.client.exchange.send(
                 "POST",
                 "/api/start",
                 "start (paid)",
@@ -230,18 +176,18 @@ class PaidStart:
                 headers={PAYMENT_SIGNATURE: payment.header},
             )
         except (GigaTransportError, GigaProtocolError) as exc:
-            return _Reply(_Kind.UNKNOWN, why=str(exc))
-        return _classify(response)
+            return Reply(ReplyKind.UNKNOWN, why=str(exc))
+        return classify(response)
 
-    async def _settle(self, reply: _Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
-        if reply.kind is _Kind.UNKNOWN:
+    async def _settle(self, reply: Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+        if reply.kind is ReplyKind.UNKNOWN:
             return await self._reconcile(reply, payment, sent_at)
         response = reply.response
-        if reply.kind is _Kind.STARTED and response is not None:
+        if reply.kind is ReplyKind.STARTED and response is not None:
             return await self._accept(response, payment, sent_at)
-        if reply.kind is _Kind.NONCE_USED:
+        if reply.kind is ReplyKind.NONCE_USED:
             return await self._claim(payment, sent_at, "an earlier attempt was paid")
-        if reply.kind is _Kind.REDIRECTED:
+        if reply.kind is ReplyKind.REDIRECTED:
             raise GigaProtocolError(
                 f"start (paid): the server answered with a redirect ({reply.why}); it was not "
                 "followed, so the payment went nowhere else. Its outcome at this server is "
@@ -250,7 +196,7 @@ class PaidStart:
         self.journal.mark_not_charged(self.ref)  # counted until the authorization expires
         raise self._refusal(reply, payment)
 
-    async def _reconcile(self, reply: _Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+    async def _reconcile(self, reply: Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
         """The reply was lost: re-send the same payment, then claim the run if need be.
 
         After a lost reply, a refused or unsettled re-send proves nothing about the first
@@ -265,13 +211,17 @@ class PaidStart:
             await asyncio.sleep(delay)
             delay *= 2
             reply = await self._send(payment)
-            if reply.kind in (_Kind.STARTED, _Kind.NONCE_USED):
+            if reply.kind in (ReplyKind.STARTED, ReplyKind.NONCE_USED):
                 break
-        if reply.kind is _Kind.STARTED and reply.response is not None:
+        if reply.kind is ReplyKind.STARTED and reply.response is not None:
             return await self._accept(reply.response, payment, sent_at)
-        if reply.kind is _Kind.NONCE_USED:
+        if reply.kind is ReplyKind.NONCE_USED:
             return await self._claim(payment, sent_at, "an earlier attempt was paid")
-        conclusive = reply.kind in (_Kind.NOT_SETTLED, _Kind.REJECTED, _Kind.BAD_REQUEST)
+        conclusive = reply.kind in (
+            ReplyKind.NOT_SETTLED,
+            ReplyKind.REJECTED,
+            ReplyKind.BAD_REQUEST,
+        )
         fallback = self._refusal(reply, payment) if conclusive else None
         return await self._claim(payment, sent_at, reply.why or "the reply was lost", fallback)
 
@@ -285,16 +235,16 @@ class PaidStart:
         self._record(started)
         return started
 
-    def _refusal(self, reply: _Reply, payment: SignedPayment) -> GigaError:
+    def _refusal(self, reply: Reply, payment: SignedPayment) -> GigaError:
         response = reply.response
-        if reply.kind is _Kind.NOT_SETTLED or response is None:
+        if reply.kind is ReplyKind.NOT_SETTLED or response is None:
             return SettlementFailedError(
                 f"The server could not settle the {format_usd(payment.quote.amount)} payment "
                 "(HTTP 500 'Settlement failed'); it was not charged"
             )
-        if reply.kind is _Kind.BAD_REQUEST:
+        if reply.kind is ReplyKind.BAD_REQUEST:
             try:
-                self.client._check(response, "start (paid)")
+                self.client.exchange.check(response, "start (paid)")
             except GigaError as exc:
                 return exc
         return self._rejection(response, payment)
@@ -413,7 +363,7 @@ class PaidStart:
         )
 
     def _rejection(self, response: httpx.Response, payment: SignedPayment) -> GigaError:
-        data = _rejection_data(response)
+        data = rejection_data(response)
         reason = str(data.get("reason") or data.get("error") or "payment_rejected")
         network = self.client.network
         if "insufficient" in reason.lower():
@@ -428,48 +378,3 @@ class PaidStart:
             "it was not charged",
             reason=reason,
         )
-
-
-def _is_funds(reply: _Reply) -> bool:
-    if reply.response is None:
-        return False
-    data = _rejection_data(reply.response)
-    return "insufficient" in str(data.get("reason") or data.get("error") or "").lower()
-
-
-def _rejection_data(response: httpx.Response) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    header = response.headers.get(PAYMENT_REQUIRED)
-    if header:
-        with contextlib.suppress(GigaProtocolError):
-            data.update(decode_b64_json(header, PAYMENT_REQUIRED))
-    with contextlib.suppress(ValueError):
-        body = response.json()
-        if isinstance(body, dict):
-            data.update(body)
-    return data
-
-
-def _classify(response: httpx.Response) -> _Reply:
-    status = response.status_code
-    if 200 <= status < 300:
-        return _Reply(_Kind.STARTED, response)
-    if status == 402:
-        data = _rejection_data(response)
-        reason = str(data.get("reason") or data.get("error") or "")
-        kind = _Kind.NONCE_USED if _NONCE_USED in reason else _Kind.REJECTED
-        return _Reply(kind, response)
-    if status == 500:
-        with contextlib.suppress(ValueError):
-            body = response.json()
-            if (
-                isinstance(body, dict)
-                and body.get("success") is False
-                and ("settle" in str(body.get("error", "")).lower())
-            ):
-                return _Reply(_Kind.NOT_SETTLED, response)
-    if 300 <= status < 400:
-        return _Reply(_Kind.REDIRECTED, response, f"HTTP {status}")
-    if status >= 500 or status == 429:
-        return _Reply(_Kind.UNKNOWN, response, f"HTTP {status}: {excerpt(response)}")
-    return _Reply(_Kind.BAD_REQUEST, response)

@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     from prefect_giga.testing.config import DEFAULT_PAYEE, DEFAULT_TIERS, EmulatorConfig
     from prefect_giga.testing.emulator import GigaEmulator
     from prefect_giga.testing.faults import BodyFault, ErrorFault, Faults
-    from prefect_giga.testing.hostile import Hostile, StashOutcome, settle_stashed
+    from prefect_giga.testing.hostile import Hostile, StashOutcome
     from prefect_giga.testing.ledger import LedgerEntry
     from prefect_giga.testing.runs import Run
     from prefect_giga.testing.server import EmulatorServer
+    from prefect_giga.testing.stash import settle_stashed
 
 __all__ = [
     "DEFAULT_PAYEE",
@@ -73,7 +74,7 @@ _HOMES = {
     "Faults": "faults",
     "Hostile": "hostile",
     "StashOutcome": "hostile",
-    "settle_stashed": "hostile",
+    "settle_stashed": "stash",
     "LedgerEntry": "ledger",
     "Run": "runs",
     "EmulatorServer": "server",

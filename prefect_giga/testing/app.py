@@ -15,7 +15,7 @@ from prefect_giga.testing.replies import SpoiledReply
 from prefect_giga.testing.start_route import start_endpoint
 
 if TYPE_CHECKING:
-    from prefect_giga.testing.emulator import GigaEmulator
+    from prefect_giga.testing.state import EmulatorState
 
 __all__ = ["build_app", "endpoint_name"]
 
@@ -60,7 +60,7 @@ class FaultLayer:
         emulator: Source of the fault knobs and the counters.
     """
 
-    def __init__(self, app: ASGIApp, emulator: GigaEmulator) -> None:
+    def __init__(self, app: ASGIApp, emulator: EmulatorState) -> None:
         self.app = app
         self.emulator = emulator
 
@@ -117,7 +117,7 @@ class FaultLayer:
         await self.app(scope, receive, spoiled)
 
 
-def build_app(emulator: GigaEmulator) -> ASGIApp:
+def build_app(emulator: EmulatorState) -> ASGIApp:
     """The full ASGI app of ``emulator``.
 
     Example:

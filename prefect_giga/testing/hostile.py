@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prefect_giga.testing.payments import VerifiedPayment
 
-if TYPE_CHECKING:
-    from prefect_giga.testing.emulator import GigaEmulator
-
-__all__ = ["Hostile", "StashOutcome", "settle_stashed"]
+__all__ = ["Hostile", "StashOutcome"]
 
 
 @dataclass(frozen=True)
@@ -151,26 +148,3 @@ class Hostile:
         """Stashed payments not yet tried."""
         with self._lock:
             return len(self._stash)
-
-
-def settle_stashed(emulator: GigaEmulator, payer: str | None = None) -> list[StashOutcome]:
-    """Try to settle every authorization stashed for ``payer`` (everyone's when ``None``).
-
-    Settlement goes through the emulator's real facilitator and in-memory chain; one that
-    succeeds is recorded in the ledger with an empty ``run_id`` (paid for no run).
-
-    Example:
-        >>> from prefect_giga.testing import GigaEmulator
-        >>> settle_stashed(GigaEmulator())
-        []
-    """
-    outcomes: list[StashOutcome] = []
-    for payment in emulator.hostile.take_stashed(payer):
-        settled = emulator.payments.settle(payment)
-        if settled.success:
-            emulator.record_paid(payment, settled.transaction, run_id="")
-        reason = "" if settled.success else str(settled.error_reason or "settle_failed")
-        outcome = StashOutcome(payment.payer, payment.nonce, bool(settled.success), reason)
-        emulator.hostile.count(outcome)
-        outcomes.append(outcome)
-    return outcomes

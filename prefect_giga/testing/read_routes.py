@@ -23,12 +23,12 @@ from prefect_giga.testing.siwx import SiwxError
 from prefect_giga.testing.tokens import TokenError
 
 if TYPE_CHECKING:
-    from prefect_giga.testing.emulator import GigaEmulator
+    from prefect_giga.testing.state import EmulatorState
 
 __all__ = ["file_endpoint", "siwx_endpoint"]
 
 Handler = Callable[[Request], Awaitable[Response]]
-AuthedHandler = Callable[["GigaEmulator", Request, str, bytes], Awaitable[Response]]
+AuthedHandler = Callable[["EmulatorState", Request, str, bytes], Awaitable[Response]]
 
 _DESCRIPTIONS = {
     "/api/read": "Read the status of a Giga run",
@@ -49,7 +49,7 @@ def _proof(request: Request) -> str | None:
     return token.strip()
 
 
-async def _authenticate(emulator: GigaEmulator, request: Request) -> str | Response:
+async def _authenticate(emulator: EmulatorState, request: Request) -> str | Response:
     scheme, host = origin_of(request)
     proof = _proof(request)
     if proof is None:
@@ -64,7 +64,7 @@ async def _authenticate(emulator: GigaEmulator, request: Request) -> str | Respo
     return to_checksum_address(wallet)
 
 
-async def _read(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
+async def _read(emulator: EmulatorState, request: Request, wallet: str, raw: bytes) -> Response:
     run_id, include_files = parse_read_body(raw)
     run = emulator.run_store.get(run_id, owner=wallet)
     if run is None:
@@ -77,14 +77,14 @@ async def _read(emulator: GigaEmulator, request: Request, wallet: str, raw: byte
     return JSONResponse(detail, headers=_NO_STORE)
 
 
-async def _list(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
+async def _list(emulator: EmulatorState, request: Request, wallet: str, raw: bytes) -> Response:
     limit, offset = parse_list_body(raw)
     now = emulator.clock.now()
     runs = emulator.run_store.for_owner(wallet, now)[offset : offset + limit]
     return JSONResponse({"runs": [run.summary(now) for run in runs]}, headers=_NO_STORE)
 
 
-async def _file_url(emulator: GigaEmulator, request: Request, wallet: str, raw: bytes) -> Response:
+async def _file_url(emulator: EmulatorState, request: Request, wallet: str, raw: bytes) -> Response:
     run_id, path = parse_file_url_body(raw)
     run = emulator.run_store.get(run_id, owner=wallet)
     if run is None:
@@ -111,7 +111,7 @@ _HANDLERS: dict[str, AuthedHandler] = {
 }
 
 
-def siwx_endpoint(emulator: GigaEmulator, name: str) -> Handler:
+def siwx_endpoint(emulator: EmulatorState, name: str) -> Handler:
     """Build the SIWX-gated handler ``name`` (``read``, ``list`` or ``file-url``)."""
     handler = _HANDLERS[name]
 
@@ -131,7 +131,7 @@ def siwx_endpoint(emulator: GigaEmulator, name: str) -> Handler:
     return endpoint
 
 
-def file_endpoint(emulator: GigaEmulator) -> Handler:
+def file_endpoint(emulator: EmulatorState) -> Handler:
     """Build the ``GET /api/file?token=`` handler (the token is the only credential)."""
 
     async def download(request: Request) -> Response:

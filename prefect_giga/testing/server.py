@@ -13,7 +13,7 @@ import uvicorn
 from prefect_giga.testing.proxy import TcpProxy
 
 if TYPE_CHECKING:
-    from prefect_giga.testing.emulator import GigaEmulator
+    from prefect_giga.testing.state import EmulatorState
 
 __all__ = ["EmulatorServer"]
 
@@ -48,7 +48,7 @@ class EmulatorServer:
         True
     """
 
-    def __init__(self, emulator: GigaEmulator) -> None:
+    def __init__(self, emulator: EmulatorState) -> None:
         self.emulator = emulator
         config = emulator.config
         self.host = config.host

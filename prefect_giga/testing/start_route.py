@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 from prefect_giga.core.money import to_atomic
 from prefect_giga.testing.agent import AgentContext, AgentResult
 from prefect_giga.testing.bodies import BodyError, StartRequest, parse_start_body
-from prefect_giga.testing.hostile import settle_stashed
 from prefect_giga.testing.payments import (
     REQUIREMENTS_MISMATCH,
     PaymentRejected,
@@ -22,9 +21,10 @@ from prefect_giga.testing.payments import (
 )
 from prefect_giga.testing.responses import BodyTooLarge, json_error, read_limited
 from prefect_giga.testing.runs import Run
+from prefect_giga.testing.stash import settle_stashed
 
 if TYPE_CHECKING:
-    from prefect_giga.testing.emulator import GigaEmulator
+    from prefect_giga.testing.state import EmulatorState
 
 __all__ = ["start_endpoint"]
 
@@ -32,7 +32,7 @@ _MICRO = Decimal("0.000001")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _quote(emulator: GigaEmulator, body: StartRequest | None) -> tuple[str, Decimal] | Response:
+def _quote(emulator: EmulatorState, body: StartRequest | None) -> tuple[str, Decimal] | Response:
     config = emulator.config
     if body is None:
         tier = config.highest_tier
@@ -50,7 +50,7 @@ def _quote(emulator: GigaEmulator, body: StartRequest | None) -> tuple[str, Deci
 
 
 async def _create_run(
-    emulator: GigaEmulator, payment: VerifiedPayment, tier: str, price: Decimal, body: StartRequest
+    emulator: EmulatorState, payment: VerifiedPayment, tier: str, price: Decimal, body: StartRequest
 ) -> Run:
     run_id = emulator.run_store.new_id()
     workspace = emulator.run_store.workspace_for(run_id)
@@ -81,7 +81,7 @@ async def _create_run(
 
 
 def _rejection(
-    emulator: GigaEmulator, url: str, expected: dict[str, Any], rejected: PaymentRejected
+    emulator: EmulatorState, url: str, expected: dict[str, Any], rejected: PaymentRejected
 ) -> Response:
     response = json_error(402, rejected.reason, rejected.message, reason=rejected.reason)
     challenge = emulator.payments.challenge(url, expected, rejected.reason)
@@ -90,7 +90,7 @@ def _rejection(
 
 
 def _settle(
-    emulator: GigaEmulator, request: Request, payment: VerifiedPayment, run: Run
+    emulator: EmulatorState, request: Request, payment: VerifiedPayment, run: Run
 ) -> Response:
     settled = emulator.payments.settle(payment, fail=emulator.faults.take_settle_failure())
     if not settled.success:
@@ -114,7 +114,7 @@ def _settle(
     )
 
 
-def start_endpoint(emulator: GigaEmulator) -> Callable[[Request], Awaitable[Response]]:
+def start_endpoint(emulator: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
     """Build the ``POST /api/start`` handler for ``emulator``.
 
     The body is parsed first: a valid body is quoted at its tier, an invalid one at the

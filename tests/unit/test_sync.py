@@ -54,7 +54,7 @@ def test_sync_client_reads_a_run(router: respx.MockRouter) -> None:
     endpoint = SiwxEndpoint(run_json(status="completed"))
     router.post(f"{BASE_URL}/api/read").mock(side_effect=endpoint)
 
-    with GigaClient.sync(private_key=KEY, base_url=BASE_URL, retry=NO_WAIT) as giga:
+    with SyncGigaClient(private_key=KEY, base_url=BASE_URL, retry=NO_WAIT) as giga:
         assert isinstance(giga, SyncGigaClient)
         first = giga.read("run_1")
         second = giga.read("run_1")

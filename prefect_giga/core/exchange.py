@@ -1,0 +1,201 @@
+"""`Exchange`: one request to the Giga API and its whole reply, with the deadline and the caps.
+
+The client's reads and the paid start both talk to the server through it, so neither needs
+the other's internals: it owns the connection pool's admission (as many requests in flight
+as there are connections), the per-request deadline, the reply-size cap, and the mapping of
+HTTP statuses to `GigaError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from .exceptions import (
+    AuthenticationError,
+    GigaConfigError,
+    GigaProtocolError,
+    GigaServerError,
+    GigaTransportError,
+    RunNotFoundError,
+)
+from .http import excerpt, raise_for_server_status, transport_errors
+
+__all__ = ["MAX_REPLY_BYTES", "Exchange", "json_or_empty", "normalize_base_url", "validate_reply"]
+
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+"""The largest API reply (JSON) the client reads; a longer one is refused."""
+
+
+class Exchange:
+    """Sends API requests to one server and reads each reply whole, within a deadline.
+
+    Args:
+        base_url: The server, as `normalize_base_url` returns it.
+        http: The connection pool; API calls never follow redirects.
+        timeout: Seconds for one request, reply included.
+        max_in_flight: Requests let into the pool at once; more wait their turn (httpcore's
+            pool bookkeeping costs more CPU than it saves when hundreds queue inside it).
+
+    Example:
+        ```python
+        exchange = Exchange("http://127.0.0.1:8402", httpx.AsyncClient(), timeout=30)
+        response = await exchange.send("POST", "/api/list", "list runs", json={"limit": 1})
+        exchange.check(response, "list runs")
+        ```
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http: httpx.AsyncClient,
+        *,
+        timeout: float,
+        max_in_flight: int,
+    ) -> None:
+        self.base_url = base_url
+        self.http = http
+        self.timeout = timeout
+        self.slots = asyncio.Semaphore(max_in_flight)
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path.
+
+        Example:
+            >>> Exchange("http://127.0.0.1:8402", None, timeout=1, max_in_flight=1).url("/api/read")
+            'http://127.0.0.1:8402/api/read'
+        """
+        return self.base_url + path
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request and return its whole reply (any status).
+
+        Raises:
+            GigaTransportError: The connection failed or no complete reply came in time.
+            GigaProtocolError: The reply is larger than `MAX_REPLY_BYTES`.
+        """
+        request = self.http.build_request(
+            method, self.url(path), json=json, headers=dict(headers or {})
+        )
+        with transport_errors(what):
+            try:
+                return await asyncio.wait_for(self._exchange(request, what), self.timeout)
+            except asyncio.TimeoutError:
+                raise GigaTransportError(
+                    f"{what}: no complete reply within {self.timeout:g} s"
+                ) from None
+
+    async def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
+        async with self.slots:
+            return await self._exchange_in_slot(request, what)
+
+    async def _exchange_in_slot(self, request: httpx.Request, what: str) -> httpx.Response:
+        response = await self.http.send(request, stream=True, follow_redirects=False)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise GigaProtocolError(
+                        f"{what}: the reply is larger than {MAX_REPLY_BYTES} bytes; refused"
+                    )
+        finally:
+            await response.aclose()
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers, content=bytes(body), request=request
+        )
+
+    def check(self, response: httpx.Response, what: str) -> None:
+        """Raise the `GigaError` that a non-2xx reply means; return on 2xx.
+
+        Raises:
+            GigaProtocolError: A redirect (never followed).
+            RateLimitedError: HTTP 429.
+            AuthenticationError: HTTP 402 on a call that was already signed.
+            RunNotFoundError: HTTP 404.
+            GigaServerError: Any other error status.
+        """
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
+            raise GigaProtocolError(
+                f"{what}: the server redirected (HTTP {status}); API calls never follow "
+                "redirects, so no proof or payment went to another host"
+            )
+        raise_for_server_status(response, what)
+        if status == 402:
+            raise AuthenticationError(f"{what}: the server asked for authentication again")
+        if status == 404:
+            raise RunNotFoundError(f"{what}: not found (HTTP 404)")
+        raise GigaServerError(
+            f"{what}: HTTP {status}: {excerpt(response)}",
+            status_code=status,
+            body_excerpt=excerpt(response),
+        )
+
+
+def normalize_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash; the journal keys starts by it.
+
+    Raises:
+        GigaConfigError: It is not an http(s) URL.
+
+    Example:
+        >>> normalize_base_url("http://127.0.0.1:8402/")
+        'http://127.0.0.1:8402'
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise GigaConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    """The reply's JSON object, or ``{}`` when it is not one.
+
+    Example:
+        >>> json_or_empty(httpx.Response(200, text="not json"))
+        {}
+    """
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validate_reply(model: type[_Model], data: dict[str, Any], what: str) -> _Model:
+    """``data`` as ``model``, or a `GigaProtocolError` naming the fields that do not match.
+
+    Example:
+        >>> from prefect_giga.core.models import RunPage
+        >>> validate_reply(RunPage, {"runs": []}, "list runs").runs
+        []
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
+        raise GigaProtocolError(f"{what}: the reply does not match the API ({fields})") from None

@@ -1,0 +1,131 @@
+"""The journal's records: which start (`StartRef`), where it stands (`StartState`), and a row
+(`JournalEntry`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from ..core.money import to_usd
+
+__all__ = ["JournalEntry", "StartRef", "StartState", "counts_as_spent", "entry_from_row"]
+
+
+@dataclass(frozen=True)
+class StartRef:
+    """Which logical start: the paying wallet, the server, and the idempotency key.
+
+    The same key on another server or with another wallet is another start.
+
+    Example:
+        >>> StartRef("0xABC", "https://giga.dev", "job-1").payer
+        '0xabc'
+    """
+
+    payer: str
+    server: str
+    key: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payer", self.payer.lower())
+
+    def params(self) -> tuple[str, str, str]:
+        """The SQL parameters that select this start: payer, server, key."""
+        return (self.payer, self.server, self.key)
+
+
+class StartState(str, Enum):
+    """Where a logical start stands.
+
+    ``RESERVED``: checked and counted, about to be signed. ``SENT``: the paid request left
+    (its outcome is unknown until a reply). ``STARTED``: the run exists (``run_id`` set).
+    ``NOT_CHARGED``: the server provably did not charge it (rejected, settlement failed).
+    """
+
+    RESERVED = "reserved"
+    SENT = "sent"
+    STARTED = "started"
+    NOT_CHARGED = "not_charged"
+
+    @property
+    def counts_as_spent(self) -> bool:
+        """Whether the start counts toward spending (anything not provably uncharged)."""
+        return self is not StartState.NOT_CHARGED
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One logical start as the journal records it."""
+
+    key: str
+    payer: str
+    network: str
+    server: str
+    nonce: str
+    tier: str
+    amount_atomic: int
+    pay_to: str
+    state: StartState
+    run_id: str | None
+    run_status: str | None
+    transaction: str | None
+    created_at: float
+    sent_at: float | None
+    valid_before: float | None = None
+
+    @property
+    def ref(self) -> StartRef:
+        """The start this entry records."""
+        return StartRef(self.payer, self.server, self.key)
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount in USD."""
+        return to_usd(self.amount_atomic)
+
+
+def counts_as_spent(entry: JournalEntry, now: float) -> bool:
+    """Whether ``entry`` counts against the daily limit at ``now``: spent, or an authorization
+    that can still settle (its ``valid_before`` is still ahead).
+    """
+    return entry.state.counts_as_spent or (entry.valid_before or 0) > now
+
+
+def entry_from_row(row: tuple[object, ...]) -> JournalEntry:
+    """A `JournalEntry` from one ``starts_v2`` row, in the table's column order."""
+    (
+        key,
+        payer,
+        network,
+        server,
+        nonce,
+        tier,
+        amount,
+        pay_to,
+        state,
+        run_id,
+        run_status,
+        transaction,
+        created_at,
+        sent_at,
+        _updated,
+        valid_before,
+    ) = row
+    return JournalEntry(
+        key=str(key),
+        payer=str(payer),
+        network=str(network),
+        server=str(server),
+        nonce=str(nonce),
+        tier=str(tier),
+        amount_atomic=int(str(amount)),
+        pay_to=str(pay_to),
+        state=StartState(str(state)),
+        run_id=None if run_id is None else str(run_id),
+        run_status=None if run_status is None else str(run_status),
+        transaction=None if transaction is None else str(transaction),
+        created_at=float(str(created_at)),
+        sent_at=None if sent_at is None else float(str(sent_at)),
+        valid_before=None if valid_before is None else float(str(valid_before)),
+    )
