@@ -78,6 +78,9 @@ _EXPORTS: dict[str, str] = {
     "SettlementFailedError": "prefect_giga.core.exceptions",
     "SiwxChallengeError": "prefect_giga.core.exceptions",
     "UnsafePathError": "prefect_giga.core.exceptions",
+    "TierNotOfferedError": "prefect_giga.core.exceptions",
+    "ResumeBodyRefusedError": "prefect_giga.payments.paid_resume",
+    "ServerTiers": "prefect_giga.client.tiers",
 }
 
 __all__ = [
@@ -111,6 +114,7 @@ __all__ = [
     "Quote",
     "QuoteRefusedError",
     "RateLimitedError",
+    "ResumeBodyRefusedError",
     "RetryPolicy",
     "Run",
     "RunFailedError",
@@ -120,11 +124,13 @@ __all__ = [
     "RunOutput",
     "RunStatus",
     "RunSummary",
+    "ServerTiers",
     "SettlementFailedError",
     "SiwxChallengeError",
     "SpendBudget",
     "StartedRun",
     "SyncGigaClient",
+    "TierNotOfferedError",
     "UnsafePathError",
     "Wallet",
     "__version__",
@@ -142,6 +148,7 @@ if TYPE_CHECKING:
     from .client.async_client import GigaClient
     from .client.files import DownloadedFile
     from .client.sync_client import SyncGigaClient
+    from .client.tiers import ServerTiers
     from .core.exceptions import (
         AttachmentError,
         AuthenticationError,
@@ -165,6 +172,7 @@ if TYPE_CHECKING:
         RunNotFoundError,
         SettlementFailedError,
         SiwxChallengeError,
+        TierNotOfferedError,
         UnsafePathError,
     )
     from .core.http import RetryPolicy
@@ -184,6 +192,7 @@ if TYPE_CHECKING:
     from .credentials import GigaCredentials
     from .flows import run_prompt, run_prompts
     from .payments.budget import SpendBudget
+    from .payments.paid_resume import ResumeBodyRefusedError
     from .results import (
         BatchItemResult,
         BatchResult,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from .client.async_client import DEFAULT_BASE_URL, GigaClient
+from .client.async_client import DEFAULT_BASE_URL, DEFAULT_MAX_PRICE_PER_RUN, GigaClient
 from .core.exceptions import GigaConfigError
 from .core.money import parse_usd
 from .core.networks import get_network
@@ -30,8 +30,8 @@ class GigaCredentials(CredentialsBlock):
         private_key: The paying wallet's hex private key.
         base_url: The Giga server (point it at the emulator for tests).
         network: The only network payments may use.
-        default_tier: The tier used when a task names none.
-        max_price_per_run: The most one run may cost, in USD.
+        default_tier: The tier used when a task names none (``None``: the server's default).
+        max_price_per_run: The most one run may cost, in USD (default ``1.00``).
         allowed_payees: Addresses payments may go to (empty: any).
         tier_prices: Prices for tier keys that are not prices themselves.
         max_spend_per_day: The most the wallet may spend in any rolling 24 hours, in USD.
@@ -79,15 +79,21 @@ class GigaCredentials(CredentialsBlock):
         title="Network",
         description="CAIP-2 network payments may use: eip155:8453 (Base) or eip155:84532.",
     )
-    default_tier: str = Field(
-        default="$0.50",
+    default_tier: str | None = Field(
+        default=None,
         title="Default tier",
-        description="Tier sent when a task names none, for example '$0.50' or '$1.00'.",
+        description=(
+            "Tier sent when a task names none, for example '$1.00' or '$2.00'. Empty: the "
+            "server's default tier, read from what the server publishes."
+        ),
     )
     max_price_per_run: Decimal | None = Field(
-        default=None,
+        default=DEFAULT_MAX_PRICE_PER_RUN,
         title="Max price per run (USD)",
-        description="Refuse any run quoted above this many USD. Empty: the tier's own price.",
+        description=(
+            "Refuse any run quoted above this many USD (default 1.00, today's default tier). "
+            "Empty: only the tier's own price."
+        ),
     )
     allowed_payees: list[str] = Field(
         default_factory=list,

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,7 +29,8 @@ from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, Started
 from ..core.money import parse_usd
 from ..core.networks import get_network
 from ..core.wallet import EthSigner, Wallet
-from ..payments.journal import Journal
+from ..payments.journal import Journal, StartRef
+from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
 from ..payments.signing import (
@@ -41,21 +41,24 @@ from .files import (
     DEFAULT_MAX_REQUEST_BYTES,
     AttachmentInput,
     DownloadedFile,
-    encode_attachments,
     safe_destination,
 )
 from .pagination import MAX_PAGE_SIZE, PageWalker
+from .paid_calls import PaidCalls
 from .signin import SignIn
+from .tiers import ServerTiers, TierBook
 
-__all__ = ["DEFAULT_BASE_URL", "BeforePaymentHook", "GigaClient"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_PRICE_PER_RUN", "BeforePaymentHook", "GigaClient"]
 
 DEFAULT_BASE_URL = "https://giga.dev"
+DEFAULT_MAX_PRICE_PER_RUN = Decimal("1.00")
+"""The most one run may cost unless the user says otherwise (``None`` lifts the cap)."""
 
 BeforePaymentHook = Callable[[Quote], Awaitable[None]]
 """Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
 
 
-class GigaClient:
+class GigaClient(PaidCalls):
     """Async client for the Giga API: paid starts over x402, free reads over SIWX.
 
     One client holds one pooled ``httpx.AsyncClient``; use it as an async context manager.
@@ -66,8 +69,11 @@ class GigaClient:
         signer: Any signer with eth-account's interface (KMS, hardware), instead of a key.
         base_url: The Giga server.
         network: The only network payments may use (``"eip155:8453"``, ``"base-sepolia"``...).
-        default_tier: The tier sent when a call names none. Always sent explicitly.
-        max_price_per_run: The most one run may cost, in USD.
+        default_tier: The tier used when a call names none; ``None`` (the default) is the
+            server's default tier, read from what the server publishes. The tier is always
+            sent explicitly, and must be one the server offers.
+        max_price_per_run: The most one run may cost, in USD (default ``$1.00``; ``None``:
+            only the tier's own price).
         tier_prices: Prices for tier keys that are not prices themselves.
         allowed_payees: The only addresses payments may go to (default: any).
         timeout: Seconds for one API request, reply included (a reply that trickles in
@@ -106,8 +112,8 @@ class GigaClient:
         signer: EthSigner | None = None,
         base_url: str = DEFAULT_BASE_URL,
         network: str = "eip155:8453",
-        default_tier: str = "$0.50",
-        max_price_per_run: Decimal | str | int | None = None,
+        default_tier: str | None = None,
+        max_price_per_run: Decimal | str | int | None = DEFAULT_MAX_PRICE_PER_RUN,
         tier_prices: Mapping[str, Decimal | str | int] | None = None,
         allowed_payees: Iterable[str] | None = None,
         timeout: float = 30.0,
@@ -142,7 +148,8 @@ class GigaClient:
             self.max_spend_per_day = (
                 None if max_spend_per_day is None else parse_usd(max_spend_per_day)
             )
-            self.policy.expected_price(default_tier)
+            if default_tier is not None:
+                self.policy.expected_price(default_tier)
         except QuoteRefusedError as exc:
             raise GigaConfigError(f"default_tier: {exc}") from None
         except ValueError as exc:
@@ -170,6 +177,7 @@ class GigaClient:
             self.base_url, http, timeout=timeout, max_in_flight=max_connections
         )
         self.signin = SignIn(self.exchange, self.wallet, self.network, self.retry)
+        self.tier_book = TierBook(self.exchange, self.network)
         install_log_redaction()
 
     async def __aenter__(self) -> GigaClient:
@@ -220,8 +228,8 @@ class GigaClient:
             print(quote.amount)  # Decimal('1.00')
             ```
         """
-        chosen = tier or self.default_tier
-        body = self._start_body(prompt, chosen, files)
+        body = self._paid_body(prompt, files)
+        body["tier"] = chosen = await self._resolve_tier(tier)
         probed = await self.retry.call(PaidStart(self, "", body, chosen).probe)
         if isinstance(probed, StartedRun):
             raise GigaProtocolError(
@@ -239,14 +247,17 @@ class GigaClient:
     ) -> StartedRun:
         """Pay for and start one agent run.
 
-        The tier is always sent. The 402 quote is checked against the tier's price,
+        With no tier (and no ``default_tier``) the server's default tier is used. The tier
+        must be one the server offers, and is always sent. The 402 quote is checked against
+        the tier's price,
         ``max_price_per_run``, the network, the USDC asset and the allowed payees before
         anything is signed. The EIP-3009 nonce derives from ``idempotency_key`` (random when
         none is given), so at most one payment per key can ever settle.
 
         Args:
             prompt: What the agent should do.
-            tier: The tier key (``"$0.50"``, ``"$1.00"``, ``"$2.00"``); default ``default_tier``.
+            tier: The tier key (today ``"$1.00"``, ``"$2.00"``, ``"$5.00"``); default
+                ``default_tier``, or the server's default tier.
             files: Attachments as `FileAttachment`, paths, bytes or ``(name, bytes)``.
             idempotency_key: Identifies the logical start across retries and processes.
 
@@ -255,6 +266,7 @@ class GigaClient:
 
         Raises:
             AttachmentError: A file is missing or the request is too large; nothing paid.
+            TierNotOfferedError: The server does not offer the tier; nothing signed.
             QuoteRefusedError: The quote breaks a limit; nothing signed.
             InsufficientFundsError: The wallet holds too little USDC.
             PaymentRejectedError: The server refused the payment.
@@ -263,29 +275,35 @@ class GigaClient:
 
         Example:
             ```python
-            started = await giga.start("Write a haiku about ETL", tier="$0.50")
+            started = await giga.start("Write a haiku about ETL")  # the server's default tier
             print(started.run_id, started.receipt.transaction)
             ```
         """
-        chosen = tier or self.default_tier
-        body = self._start_body(prompt, chosen, files)
-        key = idempotency_key or uuid.uuid4().hex
+        body = self._paid_body(prompt, files)
+        key = check_start_key(idempotency_key or uuid.uuid4().hex)
+        recorded = self.journal.get(StartRef(self.address, self.base_url, key))
+        if recorded is not None and recorded.run_id is not None:  # re-attach: no request
+            return await PaidStart(self, key, body, recorded.tier).run()
+        body["tier"] = chosen = await self._resolve_tier(tier)
         return await PaidStart(self, key, body, chosen).run()
 
-    def _start_body(
-        self,
-        prompt: str,
-        tier: str,
-        files: Sequence[AttachmentInput] | None,
-    ) -> dict[str, Any]:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise GigaConfigError("The prompt must be a non-empty string")
-        self.policy.expected_price(tier)
-        body: dict[str, Any] = {"prompt": prompt, "tier": tier}
-        encoded = encode_attachments(files, prompt=prompt, max_request_bytes=self.max_request_bytes)
-        if encoded:
-            body["files"] = encoded
-        return body
+    async def tiers(self) -> ServerTiers:
+        """The tiers the server offers, their prices and its default, from its own documents.
+
+        Read once per client (its discovery documents, and when they name no default, one
+        unpaid quote without a tier), then kept.
+
+        Raises:
+            GigaProtocolError: The server publishes no tier table, or its default is unclear.
+            GigaTransportError: The server could not be reached.
+
+        Example:
+            ```python
+            tiers = await giga.tiers()
+            print(tiers.default, tiers.tiers)  # $1.00 {'$1.00': Decimal('1.00'), ...}
+            ```
+        """
+        return await self.tier_book.required()
 
     # --- SIWX reads ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from ..core.models import PresignedURL, Quote, Run, RunSummary, StartedRun
 from .async_client import GigaClient
 from .files import AttachmentInput, DownloadedFile
 from .pagination import PageWalker
+from .tiers import ServerTiers
 
 __all__ = ["SyncGigaClient"]
 
@@ -98,6 +99,26 @@ class SyncGigaClient:
                 prompt, tier=tier, files=files, idempotency_key=idempotency_key
             )
         )
+
+    def resume(
+        self,
+        run_id: str,
+        prompt: str,
+        *,
+        tier: str | None = None,
+        files: Sequence[AttachmentInput] | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartedRun:
+        """Blocking `GigaClient.resume` (experimental)."""
+        return self._portal.call(
+            lambda: self._client.resume(
+                run_id, prompt, tier=tier, files=files, idempotency_key=idempotency_key
+            )
+        )
+
+    def tiers(self) -> ServerTiers:
+        """Blocking `GigaClient.tiers`."""
+        return self._portal.call(self._client.tiers)
 
     def read(self, run_id: str, *, include_files: bool = False) -> Run:
         """Blocking `GigaClient.read`."""

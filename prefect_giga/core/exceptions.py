@@ -30,6 +30,7 @@ __all__ = [
     "RunNotFoundError",
     "SettlementFailedError",
     "SiwxChallengeError",
+    "TierNotOfferedError",
     "UnsafePathError",
 ]
 
@@ -148,6 +149,25 @@ class QuoteRefusedError(PaymentError):
         self.reason = reason
         self.quote = quote
         self.limit = limit
+
+
+class TierNotOfferedError(QuoteRefusedError):
+    """The server does not offer the tier asked for; refused before anything was signed.
+
+    Attributes:
+        tier: The tier that was asked for.
+        offered: The tiers the server publishes, in its order.
+
+    Example:
+        >>> error = TierNotOfferedError("not offered", tier="$0.50", offered=("$1.00",))
+        >>> error.offered
+        ('$1.00',)
+    """
+
+    def __init__(self, message: str, *, tier: str, offered: tuple[str, ...]) -> None:
+        super().__init__(message, reason="tier_not_offered")
+        self.tier = tier
+        self.offered = offered
 
 
 class BudgetExceededError(QuoteRefusedError):

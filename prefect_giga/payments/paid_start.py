@@ -59,12 +59,17 @@ __all__ = ["PaidStart", "ReconcilePolicy"]
 class PaidStart:
     """Drives one logical start for `GigaClient.start` (see the module docstring).
 
+    ``PATH`` and ``ACTION`` name the paid endpoint; `PaidResume` drives ``/api/resume``.
+
     Example:
         ```python
         body = {"prompt": "Summarise the CSV", "tier": "$1.00"}
         started = await PaidStart(giga_client, "job-1", body, "$1.00").run()
         ```
     """
+
+    PATH = "/api/start"
+    ACTION = "start"
 
     def __init__(self, client: PaymentHost, key: str, body: dict[str, Any], tier: str) -> None:
         self.client = client
@@ -73,6 +78,7 @@ class PaidStart:
         self.tier = tier
         self.journal = client.journal
         self.ref = StartRef(client.address, client.base_url, key)
+        self.quote_key = tier  # which remembered quotes this call may reuse
 
     async def run(self) -> StartedRun:
         """Start (or re-attach to) the run for this key."""
@@ -80,7 +86,7 @@ class PaidStart:
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
         client = self.client
-        offer = client.quotes.recent(self.tier)
+        offer = client.quotes.recent(self.quote_key)
         if offer is None:
             probed = await client.retry.call(self.probe)
             if isinstance(probed, StartedRun):
@@ -93,7 +99,7 @@ class PaidStart:
             if reply.kind is ReplyKind.REJECTED and offer.from_cache and not is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
                 # signed with the same nonce, so at most one of the two can ever settle.
-                client.quotes.forget(self.tier)
+                client.quotes.forget(self.quote_key)
                 self.journal.mark_not_charged(self.ref)
                 probed = await client.retry.call(self.probe)
                 if isinstance(probed, StartedRun):
@@ -133,9 +139,9 @@ class PaidStart:
 
     async def probe(self) -> StartedRun | Offer:
         """Send the request unpaid: the 402 quote, checked by the policy (nothing signed)."""
-        what = "start (quote)"
+        what = f"{self.ACTION} (quote)"
         client = self.client
-        response = await client.exchange.send("POST", "/api/start", what, json=self.body)
+        response = await client.exchange.send("POST", self.PATH, what, json=self.body)
         if response.status_code == 402:
             header = response.headers.get(PAYMENT_REQUIRED)
             if not header:
@@ -145,7 +151,7 @@ class PaidStart:
             challenge = decode_b64_json(header, PAYMENT_REQUIRED)
             quote, accepted = client.policy.choose(challenge, self.tier)
             offer = Offer(quote=quote, challenge=challenge, accepted=accepted)
-            client.quotes.remember(self.tier, offer)
+            client.quotes.remember(self.quote_key, offer)
             return offer
         client.exchange.check(response, what)
         return self._started(response, None, what)
@@ -170,8 +176,8 @@ class PaidStart:
         try:
             response = await self.client.exchange.send(
                 "POST",
-                "/api/start",
-                "start (paid)",
+                self.PATH,
+                f"{self.ACTION} (paid)",
                 json=self.body,
                 headers={PAYMENT_SIGNATURE: payment.header},
             )
@@ -189,8 +195,8 @@ class PaidStart:
             return await self._claim(payment, sent_at, "an earlier attempt was paid")
         if reply.kind is ReplyKind.REDIRECTED:
             raise GigaProtocolError(
-                f"start (paid): the server answered with a redirect ({reply.why}); it was not "
-                "followed, so the payment went nowhere else. Its outcome at this server is "
+                f"{self.ACTION} (paid): the server answered with a redirect ({reply.why}); it "
+                "was not followed, so the payment went nowhere else. Its outcome at this server is "
                 "unknown, so the journal keeps counting it as spent."
             )
         self.journal.mark_not_charged(self.ref)  # counted until the authorization expires
@@ -229,7 +235,7 @@ class PaidStart:
         self, response: httpx.Response, payment: SignedPayment, sent_at: float
     ) -> StartedRun:
         try:
-            started = self._started(response, payment, "start (paid)")
+            started = self._started(response, payment, f"{self.ACTION} (paid)")
         except GigaProtocolError as exc:
             return await self._claim(payment, sent_at, f"paid, but {exc}")
         self._record(started)
@@ -244,7 +250,7 @@ class PaidStart:
             )
         if reply.kind is ReplyKind.BAD_REQUEST:
             try:
-                self.client.exchange.check(response, "start (paid)")
+                self.client.exchange.check(response, f"{self.ACTION} (paid)")
             except GigaError as exc:
                 return exc
         return self._rejection(response, payment)

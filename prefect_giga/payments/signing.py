@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -79,6 +80,22 @@ class PaymentPolicy:
     allowed_payees: frozenset[str] | None = None
     max_timeout_seconds: int = MAX_ACCEPTED_TIMEOUT_SECONDS
 
+    def with_published(self, published: Mapping[str, Decimal]) -> PaymentPolicy:
+        """This policy, also knowing the prices a server publishes for keys that are not prices.
+
+        The user's own ``tier_prices`` win; a key that is a price (``"$1.00"``) keeps it.
+
+        Example:
+            >>> from prefect_giga.core.networks import BASE
+            >>> policy = PaymentPolicy(network=BASE).with_published({"pro": Decimal("2")})
+            >>> policy.expected_price("pro")
+            Decimal('2')
+        """
+        learned = {k: v for k, v in published.items() if tier_price(k) is None}
+        if all(k in self.tier_prices for k in learned):
+            return self
+        return dataclasses.replace(self, tier_prices={**learned, **self.tier_prices})
+
     def expected_price(self, tier: str) -> Decimal:
         """The price the user expects for ``tier``, refusing tiers that would cost too much.
 
@@ -92,7 +109,7 @@ class PaymentPolicy:
         if price is None:
             known = ", ".join(sorted(self.tier_prices)) or "none configured"
             raise GigaConfigError(
-                f"Unknown tier {tier!r}: Giga's tier keys are prices such as '$0.50' or '$1.00'; "
+                f"Unknown tier {tier!r}: Giga's tier keys are prices such as '$1.00' or '$2.00'; "
                 f"other keys need a configured price (tier_prices: {known})"
             )
         price = parse_usd(price)

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
         default_agent,
     )
     from prefect_giga.testing.clock import Clock
-    from prefect_giga.testing.config import DEFAULT_PAYEE, DEFAULT_TIERS, EmulatorConfig
+    from prefect_giga.testing.config import (
+        DEFAULT_PAYEE,
+        DEFAULT_TIERS,
+        SEED_TIERS,
+        TODAY_TIERS,
+        EmulatorConfig,
+        tier_table,
+    )
     from prefect_giga.testing.emulator import GigaEmulator
     from prefect_giga.testing.faults import BodyFault, ErrorFault, Faults
     from prefect_giga.testing.hostile import Hostile, StashOutcome
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PAYEE",
     "DEFAULT_TIERS",
+    "SEED_TIERS",
+    "TODAY_TIERS",
     "Agent",
     "AgentContext",
     "AgentResult",
@@ -55,6 +64,7 @@ __all__ = [
     "StashOutcome",
     "default_agent",
     "settle_stashed",
+    "tier_table",
 ]
 
 _HOMES = {
@@ -67,7 +77,10 @@ _HOMES = {
     "Clock": "clock",
     "DEFAULT_PAYEE": "config",
     "DEFAULT_TIERS": "config",
+    "SEED_TIERS": "config",
+    "TODAY_TIERS": "config",
     "EmulatorConfig": "config",
+    "tier_table": "config",
     "GigaEmulator": "emulator",
     "BodyFault": "faults",
     "ErrorFault": "faults",

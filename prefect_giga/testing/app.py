@@ -10,8 +10,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from prefect_giga.testing.config import DISCOVERY_DOCUMENTS
+from prefect_giga.testing.discovery_docs import discovery_endpoint
 from prefect_giga.testing.read_routes import file_endpoint, siwx_endpoint
 from prefect_giga.testing.replies import SpoiledReply
+from prefect_giga.testing.resume_route import resume_endpoint
 from prefect_giga.testing.start_route import start_endpoint
 
 if TYPE_CHECKING:
@@ -71,7 +74,7 @@ class FaultLayer:
         endpoint = endpoint_name(str(scope["path"]))
         faults = self.emulator.faults
         names = _header_names(scope)
-        paid = endpoint == "start" and b"payment-signature" in names
+        paid = endpoint in ("start", "resume") and b"payment-signature" in names
 
         async def counted_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -130,5 +133,8 @@ def build_app(emulator: EmulatorState) -> ASGIApp:
         Route("/api/list", siwx_endpoint(emulator, "list"), methods=["POST"]),
         Route("/api/file-url", siwx_endpoint(emulator, "file-url"), methods=["POST"]),
         Route("/api/file", file_endpoint(emulator), methods=["GET"]),
+        *(Route(p, discovery_endpoint(emulator, p), methods=["GET"]) for p in DISCOVERY_DOCUMENTS),
     ]
+    if emulator.config.resume:
+        routes.append(Route("/api/resume", resume_endpoint(emulator), methods=["POST"]))
     return FaultLayer(Starlette(routes=routes), emulator)

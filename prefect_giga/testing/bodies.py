@@ -13,15 +13,18 @@ from prefect_giga.testing.agent import Attachment
 
 __all__ = [
     "BodyError",
+    "ResumeRequest",
     "StartRequest",
     "parse_file_url_body",
     "parse_list_body",
     "parse_read_body",
+    "parse_resume_body",
     "parse_start_body",
     "sanitize_filename",
 ]
 
 MAX_FILENAME = 255
+MAX_LIST_LIMIT = 100
 
 
 class BodyError(ValueError):
@@ -41,6 +44,17 @@ class StartRequest:
     prompt: str
     tier: str | None
     files: tuple[Attachment, ...]
+
+
+@dataclass(frozen=True)
+class ResumeRequest(StartRequest):
+    """A valid ``POST /api/resume`` body: a start body plus the run to resume.
+
+    Attributes:
+        run_id: The run to resume.
+    """
+
+    run_id: str = ""
 
 
 def sanitize_filename(name: str) -> str:
@@ -112,6 +126,21 @@ def parse_start_body(raw: bytes) -> StartRequest:
     return StartRequest(prompt=prompt, tier=tier, files=attachments)
 
 
+def parse_resume_body(raw: bytes) -> ResumeRequest:
+    """Parse ``{"runId", "prompt", "tier"?, "files"?}`` (the shape the client guesses).
+
+    Raises:
+        BodyError: No runId, or anything `parse_start_body` refuses.
+
+    Example:
+        >>> parse_resume_body(b'{"runId": "r1", "prompt": "more"}').run_id
+        'r1'
+    """
+    start = parse_start_body(raw)
+    run_id = _run_id(_json_object(raw))
+    return ResumeRequest(prompt=start.prompt, tier=start.tier, files=start.files, run_id=run_id)
+
+
 def _run_id(data: dict[str, Any]) -> str:
     run_id = data.get("runId")
     if not isinstance(run_id, str) or not run_id:
@@ -133,11 +162,16 @@ def parse_read_body(raw: bytes) -> tuple[str, bool]:
     return _run_id(data), include
 
 
-def parse_list_body(raw: bytes) -> tuple[int, int]:
-    """Parse ``{"limit"?, "offset"?}`` into ``(limit, offset)``; limit is capped at 100.
+def parse_list_body(raw: bytes, *, clamp: bool = False) -> tuple[int, int]:
+    """Parse ``{"limit"?, "offset"?}`` into ``(limit, offset)``.
+
+    A limit over 100 is refused, as the live service does (with ``clamp``, lowered to 100).
+
+    Raises:
+        BodyError: A field is not an integer or out of range.
 
     Example:
-        >>> parse_list_body(b'{"limit": 500}')
+        >>> parse_list_body(b'{"limit": 500}', clamp=True)
         (100, 0)
     """
     data = _json_object(raw, allow_empty=True)
@@ -147,7 +181,9 @@ def parse_list_body(raw: bytes) -> tuple[int, int]:
             raise BodyError(f"{name} must be an integer")
     if limit < 1 or offset < 0:
         raise BodyError("limit must be at least 1 and offset at least 0")
-    return min(limit, 100), offset
+    if limit > MAX_LIST_LIMIT and not clamp:
+        raise BodyError(f"limit must be at most {MAX_LIST_LIMIT}")
+    return min(limit, MAX_LIST_LIMIT), offset
 
 
 def parse_file_url_body(raw: bytes) -> tuple[str, str]:

@@ -5,21 +5,61 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from prefect_giga.core.networks import Network, get_network
 from prefect_giga.testing.agent import Agent
 
-__all__ = ["DEFAULT_PAYEE", "DEFAULT_TIERS", "EmulatorConfig"]
+__all__ = [
+    "DEFAULT_PAYEE",
+    "DEFAULT_TIERS",
+    "DISCOVERY_DOCUMENTS",
+    "SEED_TIERS",
+    "TIER_TABLES",
+    "TODAY_TIERS",
+    "EmulatorConfig",
+    "tier_table",
+]
 
 DEFAULT_PAYEE = "0x179eC767Cd66Dd21064F85fd630385f26A98FD4e"
 """The emulator's fixed payee: keccak("prefect-giga emulator payee"), last 20 bytes."""
 
-DEFAULT_TIERS: dict[str, Decimal] = {
+TODAY_TIERS: dict[str, Decimal] = {
+    "$1.00": Decimal("1.00"),
+    "$2.00": Decimal("2.00"),
+    "$5.00": Decimal("5.00"),
+}
+"""Today's public Giga tiers (default ``$1.00``)."""
+
+SEED_TIERS: dict[str, Decimal] = {
     "$0.50": Decimal("0.50"),
     "$1.00": Decimal("1.00"),
     "$2.00": Decimal("2.00"),
 }
+"""The tiers of the text this project started from (default ``$0.50``)."""
+
+DEFAULT_TIERS = TODAY_TIERS
+"""The emulator's tiers unless told otherwise: today's."""
+
+TIER_TABLES: dict[str, tuple[dict[str, Decimal], str]] = {
+    "today": (TODAY_TIERS, "$1.00"),
+    "seed": (SEED_TIERS, "$0.50"),
+}
+"""The tier tables the emulator can publish, with their default tier."""
+
+DISCOVERY_DOCUMENTS = ("/openapi.json", "/api/openapi.json", "/llms.txt", "/.well-known/x402")
+"""Every discovery document the emulator can serve."""
+
+
+def tier_table(name: Literal["today", "seed"]) -> dict[str, Any]:
+    """`EmulatorConfig` keyword arguments for a named tier table.
+
+    Example:
+        >>> EmulatorConfig(**tier_table("seed")).default_tier
+        '$0.50'
+    """
+    tiers, default = TIER_TABLES[name]
+    return {"tiers": dict(tiers), "default_tier": default}
 
 
 def _default_tiers() -> dict[str, Decimal]:
@@ -32,16 +72,22 @@ class EmulatorConfig:
 
     Attributes:
         network: CAIP-2 id or alias of the network paid on (Base by default).
-        tiers: Tier key to price in USD.
+        tiers: Tier key to price in USD (today's table by default; see `tier_table`).
         default_tier: The tier used when the body names none.
+        discovery: The discovery documents served (paths from `DISCOVERY_DOCUMENTS`);
+            the others answer 404. The router serves ``/openapi.json`` and ``/llms.txt``.
+        discovery_names_default: Whether the documents name the default tier (when not, a
+            client learns it from a quote without a tier).
+        resume: Serve the paid ``POST /api/resume`` (body ``{runId, prompt, tier?, files?}``).
         unknown_tier: ``"default"`` quotes and charges an unknown tier at the default tier's
             price, as the real router does; ``"reject"`` answers 400.
         payee: The address payments go to.
         initial_balance: USD every wallet starts with.
         unfunded: Addresses that start with no USDC.
         balances: Explicit starting balances (USD) per address.
-        siwx_domain: Challenge domain form: ``"host:port"`` (what the x402 SDKs expect) or
-            ``"hostname"`` (what the real router issues). Proofs must use the same form.
+        siwx_domain: Challenge domain form: ``"hostname"`` (what the live service issues,
+            the default) or ``"host:port"`` (what the x402 SDKs expect). Proofs must use the
+            same form.
         siwx_max_age_seconds: Oldest accepted ``issuedAt``.
         siwx_clock_skew_seconds: How far in the future ``issuedAt`` may be.
         time_scale: Agent seconds per real second.
@@ -53,6 +99,8 @@ class EmulatorConfig:
         file_url_ttl_seconds: Presigned URL lifetime.
         max_request_bytes: Largest accepted request body (413 above).
         max_timeout_seconds: ``maxTimeoutSeconds`` in quotes.
+        list_limit: ``"refuse"`` answers a ``/api/list`` ``limit`` over 100 with 400, as the
+            live service does; ``"clamp"`` lowers it to 100.
         keep_unpaid_runs: Keep a run whose settlement failed (default: discard it).
         seed: Seeds run ids and fault randomness.
         token_secret: HMAC key for file tokens (random when ``None``).
@@ -62,19 +110,22 @@ class EmulatorConfig:
         proxy: Put a TCP proxy in front of the server (needed to drop connections).
 
     Example:
-        >>> EmulatorConfig(siwx_domain="hostname").network_info.chain_id
+        >>> EmulatorConfig(siwx_domain="host:port").network_info.chain_id
         8453
     """
 
     network: str = "eip155:8453"
     tiers: dict[str, Decimal] = field(default_factory=_default_tiers)
-    default_tier: str = "$0.50"
+    default_tier: str = "$1.00"
+    discovery: tuple[str, ...] = ("/openapi.json", "/llms.txt")
+    discovery_names_default: bool = True
+    resume: bool = True
     unknown_tier: Literal["default", "reject"] = "default"
     payee: str = DEFAULT_PAYEE
     initial_balance: Decimal = Decimal("1000")
     unfunded: frozenset[str] = frozenset()
     balances: dict[str, Decimal] = field(default_factory=dict)
-    siwx_domain: Literal["host:port", "hostname"] = "host:port"
+    siwx_domain: Literal["host:port", "hostname"] = "hostname"
     siwx_max_age_seconds: float = 300.0
     siwx_clock_skew_seconds: float = 30.0
     time_scale: float = 1.0
@@ -86,6 +137,7 @@ class EmulatorConfig:
     file_url_ttl_seconds: float = 3600.0
     max_request_bytes: int = 20 * 1024 * 1024
     max_timeout_seconds: int = 300
+    list_limit: Literal["refuse", "clamp"] = "refuse"
     keep_unpaid_runs: bool = False
     seed: int = 0
     token_secret: bytes | None = None
@@ -99,6 +151,11 @@ class EmulatorConfig:
             raise ValueError(f"default tier {self.default_tier!r} is not one of the tiers")
         if self.siwx_domain not in ("host:port", "hostname"):
             raise ValueError("siwx_domain must be 'host:port' or 'hostname'")
+        if self.list_limit not in ("refuse", "clamp"):
+            raise ValueError("list_limit must be 'refuse' or 'clamp'")
+        unknown = set(self.discovery) - set(DISCOVERY_DOCUMENTS)
+        if unknown:
+            raise ValueError(f"unknown discovery documents {sorted(unknown)}")
         self.tiers = {k: Decimal(v) for k, v in self.tiers.items()}
         get_network(self.network)
 

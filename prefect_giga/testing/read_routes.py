@@ -78,7 +78,7 @@ async def _read(emulator: EmulatorState, request: Request, wallet: str, raw: byt
 
 
 async def _list(emulator: EmulatorState, request: Request, wallet: str, raw: bytes) -> Response:
-    limit, offset = parse_list_body(raw)
+    limit, offset = parse_list_body(raw, clamp=emulator.config.list_limit == "clamp")
     now = emulator.clock.now()
     runs = emulator.run_store.for_owner(wallet, now)[offset : offset + limit]
     return JSONResponse({"runs": [run.summary(now) for run in runs]}, headers=_NO_STORE)

@@ -26,7 +26,7 @@ from prefect_giga.testing.stash import settle_stashed
 if TYPE_CHECKING:
     from prefect_giga.testing.state import EmulatorState
 
-__all__ = ["start_endpoint"]
+__all__ = ["create_run", "paid_endpoint", "start_endpoint"]
 
 _MICRO = Decimal("0.000001")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -49,10 +49,16 @@ def _quote(emulator: EmulatorState, body: StartRequest | None) -> tuple[str, Dec
     return tier, price
 
 
-async def _create_run(
-    emulator: EmulatorState, payment: VerifiedPayment, tier: str, price: Decimal, body: StartRequest
+async def create_run(
+    emulator: EmulatorState,
+    payment: VerifiedPayment,
+    tier: str,
+    price: Decimal,
+    body: StartRequest,
+    run_id: str | None = None,
 ) -> Run:
-    run_id = emulator.run_store.new_id()
+    """Run the agent and store the run (under ``run_id`` when resuming one)."""
+    run_id = run_id or emulator.run_store.new_id()
     workspace = emulator.run_store.workspace_for(run_id)
     created = emulator.clock.now()
     ctx = AgentContext(run_id, body.prompt, tier, price, body.files, workspace)
@@ -90,11 +96,18 @@ def _rejection(
 
 
 def _settle(
-    emulator: EmulatorState, request: Request, payment: VerifiedPayment, run: Run
+    emulator: EmulatorState,
+    request: Request,
+    payment: VerifiedPayment,
+    run: Run,
+    previous: Run | None = None,
 ) -> Response:
+    """Settle after the handler ran; on failure drop the run (or put ``previous`` back)."""
     settled = emulator.payments.settle(payment, fail=emulator.faults.take_settle_failure())
     if not settled.success:
-        if not emulator.config.keep_unpaid_runs:
+        if previous is not None:
+            emulator.run_store.add(previous)
+        elif not emulator.config.keep_unpaid_runs:
             emulator.run_store.discard(run.id)
         return JSONResponse({"success": False, "error": "Settlement failed"}, status_code=500)
     run.transaction = settled.transaction
@@ -114,22 +127,31 @@ def _settle(
     )
 
 
-def start_endpoint(emulator: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
-    """Build the ``POST /api/start`` handler for ``emulator``.
+Handler = Callable[
+    [VerifiedPayment, str, Decimal, StartRequest], Awaitable["tuple[Run, Run | None] | Response"]
+]
+"""What a paid route does once paid for: the run (and the run it replaced), or an error."""
 
-    The body is parsed first: a valid body is quoted at its tier, an invalid one at the
-    highest tier (and its paid retry gets 400, uncharged). A paid request is verified,
-    the run is created (the agent runs), and only then is the payment settled (with the
-    `Hostile` stash trick on, so is every authorization kept from that payer).
+
+def paid_endpoint(
+    emulator: EmulatorState,
+    parse: Callable[[bytes], StartRequest],
+    handler: Handler,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A paid route in the router's order: parse and quote, verify, run the handler, settle.
+
+    A valid body is quoted at its tier, an invalid one at the highest tier (and its paid
+    retry gets 400, uncharged). The handler runs before the settlement, so one payment sent
+    twice at once runs it twice and the second settlement fails (see `ResendRace`).
     """
 
-    async def start(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         try:
             raw = await read_limited(request, emulator.config.max_request_bytes)
         except BodyTooLarge:
             return json_error(413, "payload_too_large", "Request body is too large")
         try:
-            body: StartRequest | None = parse_start_body(raw)
+            body: StartRequest | None = parse(raw)
             problem = ""
         except BodyError as exc:
             body, problem = None, str(exc)
@@ -155,10 +177,28 @@ def start_endpoint(emulator: EmulatorState) -> Callable[[Request], Awaitable[Res
             emulator.hostile.stash(payment)
             mismatch = PaymentRejected(REQUIREMENTS_MISMATCH, "Please sign the new requirements")
             return _rejection(emulator, url, expected, mismatch)
-        run = await _create_run(emulator, payment, tier, price, body)
-        response = _settle(emulator, request, payment, run)
+        await emulator.resend_race.hold(payment.payer, payment.nonce)
+        try:
+            outcome = await handler(payment, tier, price, body)
+            if isinstance(outcome, Response):  # the handler refused: nothing is settled
+                return outcome
+            run, previous = outcome
+            response = _settle(emulator, request, payment, run, previous)
+        finally:
+            emulator.resend_race.settled(payment.payer, payment.nonce)
         if response.status_code == 200:  # hostile: try every authorization it kept, too
             settle_stashed(emulator, payment.payer)
         return response
 
-    return start
+    return endpoint
+
+
+def start_endpoint(emulator: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
+    """Build the ``POST /api/start`` handler for ``emulator`` (see `paid_endpoint`)."""
+
+    async def start(
+        payment: VerifiedPayment, tier: str, price: Decimal, body: StartRequest
+    ) -> tuple[Run, Run | None]:
+        return await create_run(emulator, payment, tier, price, body), None
+
+    return paid_endpoint(emulator, parse_start_body, start)

@@ -20,6 +20,7 @@ from prefect_giga.testing.hostile import Hostile
 from prefect_giga.testing.ledger import Ledger, LedgerEntry
 from prefect_giga.testing.payments import PaymentGate, VerifiedPayment
 from prefect_giga.testing.proxy import ConnectionDropper
+from prefect_giga.testing.resend import ResendRace
 from prefect_giga.testing.runs import Run, RunStore
 from prefect_giga.testing.siwx import SiwxVerifier
 from prefect_giga.testing.tokens import TokenSigner
@@ -52,6 +53,7 @@ class EmulatorState:
         self.clock = Clock(time_scale=cfg.time_scale, manual=cfg.manual_clock)
         self.faults = Faults(seed=cfg.seed)
         self.hostile = Hostile()
+        self.resend_race = ResendRace()
         self.usdc = InMemoryUsdc(
             network,
             initial_balance=cfg.initial_balance,
@@ -137,6 +139,7 @@ class EmulatorState:
         self.siwx.reset()
         self.faults.clear()
         self.hostile.clear()
+        self.resend_race.clear()
         with self._lock:
             self._requests.clear()
             self._paid_requests.clear()

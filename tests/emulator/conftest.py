@@ -12,14 +12,25 @@ import httpx
 import pytest
 
 from prefect_giga.testing import EmulatorConfig, GigaEmulator
-from prefect_giga.testing.pytest_plugin import giga_emulator, giga_emulator_factory
+from prefect_giga.testing.pytest_plugin import SESSION_TIME_SCALE, giga_emulator_factory
 
-__all__ = ["giga_emulator", "giga_emulator_factory"]
+from .emulator_support import SDK_OPT_INS
+
+__all__ = ["giga_emulator_factory"]
+
+
+@pytest.fixture(scope="session")
+def giga_emulator() -> Iterator[GigaEmulator]:
+    """The plugin's session emulator, with this suite's opt-ins (`SDK_OPT_INS`)."""
+    emulator = GigaEmulator(EmulatorConfig(time_scale=SESSION_TIME_SCALE, **SDK_OPT_INS))
+    emulator.start()
+    yield emulator
+    emulator.close()
 
 
 @pytest.fixture(scope="session")
 def _manual_emulator() -> Iterator[GigaEmulator]:
-    emulator = GigaEmulator(EmulatorConfig(manual_clock=True))
+    emulator = GigaEmulator(EmulatorConfig(manual_clock=True, **SDK_OPT_INS))
     emulator.start()
     yield emulator
     emulator.close()

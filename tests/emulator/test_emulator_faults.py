@@ -12,6 +12,7 @@ from prefect_giga.testing import Faults, GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory
 
 from .emulator_support import (
+    SDK_OPT_INS,
     WALLET,
     authed,
     b64json,
@@ -69,7 +70,7 @@ async def test_failed_settlement_discards_the_run_by_default(
 async def test_failed_settlement_can_keep_the_unpaid_run(
     giga_emulator_factory: EmulatorFactory,
 ) -> None:
-    emulator = giga_emulator_factory(manual_clock=True, keep_unpaid_runs=True)
+    emulator = giga_emulator_factory(**SDK_OPT_INS, manual_clock=True, keep_unpaid_runs=True)
     emulator.faults.fail_settlements(1)
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         assert (await start_run(http, BODY)).status_code == 500
@@ -97,7 +98,9 @@ async def test_connection_dropped_after_settlement_still_charged(
 async def test_held_reply_times_the_client_out_after_side_effects(
     giga_emulator_factory: EmulatorFactory,
 ) -> None:
-    emulator = giga_emulator_factory(manual_clock=True)  # stopping it cuts the held reply
+    emulator = giga_emulator_factory(
+        **SDK_OPT_INS, manual_clock=True
+    )  # stopping it cuts the held reply
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         _, required = await quote(http, BODY)
         header = payment_header(await sign_payment(required))
@@ -164,7 +167,7 @@ async def test_reset_restores_a_fresh_emulator(
 
 
 async def test_emulator_serves_without_the_proxy(giga_emulator_factory: EmulatorFactory) -> None:
-    emulator = giga_emulator_factory(manual_clock=True, proxy=False)
+    emulator = giga_emulator_factory(**SDK_OPT_INS, manual_clock=True, proxy=False)
     emulator.faults.drop_replies_after_settlement(1)  # cannot drop without the proxy
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         run_id = (await start_run(http, BODY)).json()["runId"]

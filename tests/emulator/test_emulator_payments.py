@@ -11,6 +11,7 @@ from prefect_giga.testing import DEFAULT_PAYEE, GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory
 
 from .emulator_support import (
+    SDK_OPT_INS,
     WALLET,
     b64json,
     new_wallet,
@@ -187,7 +188,9 @@ async def test_unfunded_wallet_gets_insufficient_balance(
     giga_emulator_factory: EmulatorFactory,
 ) -> None:
     poor = new_wallet()
-    emulator = giga_emulator_factory(manual_clock=True, unfunded=frozenset({poor.address}))
+    emulator = giga_emulator_factory(
+        **SDK_OPT_INS, manual_clock=True, unfunded=frozenset({poor.address})
+    )
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         _rejected(await start_run(http, BODY, poor), "invalid_exact_evm_insufficient_balance")
         emulator.usdc.set_balance(poor.address, "0.49")
@@ -221,7 +224,7 @@ async def test_unknown_tier_is_charged_at_the_default_price(
 
 
 async def test_unknown_tier_can_be_rejected(giga_emulator_factory: EmulatorFactory) -> None:
-    emulator = giga_emulator_factory(unknown_tier="reject")
+    emulator = giga_emulator_factory(**SDK_OPT_INS, unknown_tier="reject")
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         response = await http.post("/api/start", json={"prompt": "x", "tier": "$9.99"})
     assert response.status_code == 400
@@ -255,7 +258,7 @@ async def test_payment_for_one_tier_sent_with_another_is_a_mismatch(
 
 
 async def test_request_over_the_size_limit_gets_413(giga_emulator_factory: EmulatorFactory) -> None:
-    emulator = giga_emulator_factory(max_request_bytes=1024)
+    emulator = giga_emulator_factory(**SDK_OPT_INS, max_request_bytes=1024)
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         response = await http.post("/api/start", json={"prompt": "x" * 2000})
     assert response.status_code == 413
@@ -272,7 +275,7 @@ async def test_sdk_httpx_transport_pays_the_two_dollar_tier(emulator: GigaEmulat
 
 
 async def test_base_sepolia_emulator_uses_its_token(giga_emulator_factory: EmulatorFactory) -> None:
-    emulator = giga_emulator_factory(network="base-sepolia")
+    emulator = giga_emulator_factory(**SDK_OPT_INS, network="base-sepolia")
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         _, required = await quote(http, BODY)
         assert required.accepts[0].network == "eip155:84532"

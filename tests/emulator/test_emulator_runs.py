@@ -16,7 +16,7 @@ from prefect_giga.testing import (
 )
 from prefect_giga.testing.pytest_plugin import EmulatorFactory
 
-from .emulator_support import authed, read, start_run
+from .emulator_support import SDK_OPT_INS, authed, read, start_run
 
 
 async def _start(http: httpx.AsyncClient, prompt: str, **extra: object) -> str:
@@ -31,7 +31,7 @@ async def _file_url(http: httpx.AsyncClient, run_id: str, path: str) -> httpx.Re
 
 async def test_lifecycle_follows_the_manual_clock(giga_emulator_factory: EmulatorFactory) -> None:
     emulator = giga_emulator_factory(
-        EmulatorConfig(manual_clock=True, pending_seconds=5, logs_delay_seconds=3)
+        EmulatorConfig(manual_clock=True, pending_seconds=5, logs_delay_seconds=3, **SDK_OPT_INS)
     )
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         response = await start_run(http, {"prompt": "work [duration=60]"})
@@ -233,7 +233,9 @@ async def test_custom_agent(giga_emulator_factory: EmulatorFactory) -> None:
         ctx.log("thinking", at=1)
         return AgentResult(duration=7, success=False, error_code="custom_error")
 
-    emulator = giga_emulator_factory(manual_clock=True, agent=agent, logs_delay_seconds=0)
+    emulator = giga_emulator_factory(
+        **SDK_OPT_INS, manual_clock=True, agent=agent, logs_delay_seconds=0
+    )
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         run_id = await _start(http, "hello", tier="$1.00")
         emulator.clock.advance(7)
@@ -248,7 +250,7 @@ async def test_crashing_agent_fails_the_run(giga_emulator_factory: EmulatorFacto
     async def agent(ctx: AgentContext) -> AgentResult:
         raise RuntimeError("boom")
 
-    emulator = giga_emulator_factory(manual_clock=True, agent=agent)
+    emulator = giga_emulator_factory(**SDK_OPT_INS, manual_clock=True, agent=agent)
     async with httpx.AsyncClient(base_url=emulator.url) as http:
         run_id = await _start(http, "hello")
         body = (await read(http, run_id)).json()

@@ -16,7 +16,7 @@ from prefect_giga import (
     RunStatus,
     SyncGigaClient,
 )
-from prefect_giga.testing import EmulatorConfig, GigaEmulator
+from prefect_giga.testing import EmulatorConfig, GigaEmulator, tier_table
 
 from .conftest import OTHER_KEY, TEST_KEY, read_until_terminal
 
@@ -27,7 +27,9 @@ TIERS = ["$0.50", "$1.00", "$2.00"]
 
 @pytest.fixture(scope="module", params=["host:port", "hostname"])
 def emulator(request: pytest.FixtureRequest):
-    emulator = GigaEmulator(EmulatorConfig(siwx_domain=request.param, manual_clock=True))
+    # The seed text's tiers, which these tests pay (both tables: test_server_tiers.py).
+    config = EmulatorConfig(siwx_domain=request.param, manual_clock=True, **tier_table("seed"))
+    emulator = GigaEmulator(config)
     emulator.start()
     yield emulator
     emulator.close()
@@ -109,10 +111,16 @@ async def test_reads_after_the_first_take_one_round_trip(emulator: GigaEmulator)
 
 
 async def test_quote_above_the_tier_price_is_refused_before_paying(emulator: GigaEmulator) -> None:
+    """On a server that publishes no tiers, only the quote check stands between an unknown
+    tier and a payment (with tiers published it is refused earlier: test_server_tiers.py)."""
     before = len(emulator.ledger)
-    async with client_for(emulator) as giga:
-        with pytest.raises(QuoteRefusedError) as caught:
-            await giga.start("An unknown tier", tier="$3.00")  # quoted at the default price
+    emulator.config.discovery = ()
+    try:
+        async with client_for(emulator, max_price_per_run=None) as giga:
+            with pytest.raises(QuoteRefusedError) as caught:
+                await giga.start("An unknown tier", tier="$3.00")  # quoted at the default price
+    finally:
+        emulator.config.discovery = ("/openapi.json", "/llms.txt")
     assert caught.value.reason == "price_mismatch"
     assert len(emulator.ledger) == before
 

@@ -60,10 +60,16 @@ def load_vectors() -> dict[str, Any]:
 
 
 def make_client(**overrides: Any) -> GigaClient:
-    """A `GigaClient` on ``BASE_URL`` with the test key and a retry policy that never waits."""
+    """A `GigaClient` on ``BASE_URL`` with the test key and a retry policy that never waits.
+
+    It names the seed text's default tier (``$0.50``) and no price cap beyond the tier's own
+    price, as these tests' fake server publishes no tiers (see ``conftest.router``).
+    """
     options: dict[str, Any] = {
         "private_key": KEY,
         "base_url": BASE_URL,
+        "default_tier": "$0.50",
+        "max_price_per_run": None,
         "retry": NO_WAIT,
         "reconcile": NO_WAIT_RECONCILE,
     }
@@ -185,6 +191,19 @@ class StartEndpoint:
             return _respond(self.paid, request)
         self.probes.append(request)
         return _respond(self.quote, request)
+
+
+DISCOVERY_PATHS = ("/openapi.json", "/api/openapi.json", "/llms.txt", "/.well-known/x402")
+
+
+def api_calls(router: Any) -> list[Any]:
+    """The router's calls to the API itself, leaving out reads of the discovery documents
+    (public, free ``GET``s of what the server publishes about its tiers)."""
+    return [
+        call
+        for call in router.calls
+        if not (call.request.method == "GET" and call.request.url.path in DISCOVERY_PATHS)
+    ]
 
 
 def body_of(request: httpx.Request) -> Any:

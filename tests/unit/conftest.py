@@ -12,6 +12,8 @@ from prefect_giga.core.exceptions import GigaError
 
 from ._giga_fakes import SecretGuard
 
+DISCOVERY_DOCUMENTS = r"/(api/)?openapi\.json$|/llms\.txt$|/\.well-known/x402$"
+
 
 @pytest.fixture(autouse=True)
 def secret_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretGuard]:
@@ -32,6 +34,9 @@ def secret_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretGuard]:
 def router(secret_guard: SecretGuard) -> Iterator[respx.MockRouter]:
     """A respx router that mocks every httpx request; unrouted requests fail the test."""
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        # A server that publishes no discovery documents: tiers are then checked by their key
+        # alone. Tests of tier discovery route these paths themselves (later routes win).
+        mock.get(url__regex=DISCOVERY_DOCUMENTS).respond(404)
         yield mock
         for call in mock.calls:
             secret_guard.add_request(call.request)

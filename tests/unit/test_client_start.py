@@ -45,6 +45,7 @@ from ._giga_fakes import (
     Script,
     StartEndpoint,
     accepts_entry,
+    api_calls,
     b64json,
     body_of,
     iso,
@@ -236,9 +237,9 @@ async def test_start_refuses_quote_above_limit(router: respx.MockRouter) -> None
             await giga.start("Write a haiku")
 
     assert info.value.quote == Decimal("2")
-    assert len(router.calls) == 1
+    assert len(api_calls(router)) == 1
     assert endpoint.payments == []
-    assert all(PAYMENT_SIGNATURE not in call.request.headers for call in router.calls)
+    assert all(PAYMENT_SIGNATURE not in call.request.headers for call in api_calls(router))
 
 
 async def test_start_refuses_tier_above_limit_before_any_request(
@@ -251,7 +252,7 @@ async def test_start_refuses_tier_above_limit_before_any_request(
             await giga.start("Write a haiku", tier="$2.00")
 
     assert info.value.reason == "tier_above_max_price"
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ async def test_start_refuses_quote_that_differs_from_tier_price(
     assert info.value.reason == "price_mismatch"
     assert body_of(endpoint.probes[0])["tier"] == tier
     assert endpoint.payments == []
-    assert len(router.calls) == 1
+    assert len(api_calls(router)) == 1
 
 
 @pytest.mark.parametrize(
@@ -313,7 +314,7 @@ async def test_start_refuses_unsafe_payment_option_before_signing(
 
     assert info.value.reason == reason
     assert endpoint.payments == []
-    assert len(router.calls) == 1
+    assert len(api_calls(router)) == 1
 
 
 @pytest.mark.parametrize(
@@ -338,7 +339,7 @@ async def test_start_treats_malformed_payment_required_as_protocol_error(
             await giga.start("Write a haiku")
 
     assert endpoint.payments == []
-    assert len(router.calls) == 1
+    assert len(api_calls(router)) == 1
 
 
 async def test_start_treats_402_without_challenge_header_as_protocol_error(
@@ -389,7 +390,7 @@ async def test_start_refuses_unknown_tier_before_any_request(
         with pytest.raises(GigaConfigError):
             await giga.start("Write a haiku", tier=tier)
 
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", None])
@@ -402,7 +403,7 @@ async def test_start_refuses_empty_prompt_before_any_request(
         with pytest.raises(GigaConfigError, match="prompt"):
             await giga.start(prompt)
 
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 def test_client_refuses_bad_settings_at_construction() -> None:
@@ -475,7 +476,7 @@ async def test_start_refuses_missing_attachment_before_any_request(
         with pytest.raises(AttachmentError, match="directory"):
             await giga.start("Sort the CSV", files=[tmp_path])
 
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 async def test_start_refuses_oversized_request_before_any_request(
@@ -487,7 +488,7 @@ async def test_start_refuses_oversized_request_before_any_request(
         with pytest.raises(AttachmentError, match="1000 bytes"):
             await giga.start("Sort the CSV", files=[("big.bin", b"x" * 2_000)])
 
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 async def test_start_counts_base64_growth_toward_the_request_cap(
@@ -500,7 +501,7 @@ async def test_start_counts_base64_growth_toward_the_request_cap(
             # 700 raw bytes fit the cap, their ~936 base64 characters plus overhead do not.
             await giga.start("p", files=[("a.bin", b"x" * 700)])
 
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 async def test_start_counts_the_prompt_against_the_request_cap(router: respx.MockRouter) -> None:
@@ -510,7 +511,7 @@ async def test_start_counts_the_prompt_against_the_request_cap(router: respx.Moc
         with pytest.raises(AttachmentError):
             await giga.start("x" * 5_000)
 
-    assert len(router.calls) == 0
+    assert len(api_calls(router)) == 0
 
 
 # --- the paid request fails --------------------------------------------------------------

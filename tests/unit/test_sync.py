@@ -15,9 +15,13 @@ from ._giga_fakes import BASE_URL, KEY, NO_WAIT, SiwxEndpoint, body_of, run_json
 
 
 def public_async_methods(cls: type) -> dict[str, object]:
+    """Every public coroutine method, its own or inherited (`GigaClient.resume` is)."""
+    members = {}
+    for klass in reversed(cls.__mro__):
+        members.update(vars(klass))
     return {
         name: member
-        for name, member in vars(cls).items()
+        for name, member in members.items()
         if not name.startswith("_")
         and (inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member))
     }
@@ -28,6 +32,7 @@ def test_sync_client_mirrors_every_async_method() -> None:
     async_methods.pop("aclose")
 
     assert {"start", "quote", "read", "list_runs", "iter_runs", "file_url"} <= set(async_methods)
+    assert {"tiers", "resume"} <= set(async_methods)
     for name in async_methods:
         assert callable(getattr(SyncGigaClient, name, None)), f"SyncGigaClient lacks {name}"
     assert callable(SyncGigaClient.close)

@@ -169,7 +169,7 @@ async def test_start_with_non_deterministic_signer_signs_nothing(
         retry=NO_WAIT,
     ) as giga:
         with pytest.raises(GigaConfigError, match="deterministic"):
-            await giga.start("Write a haiku")
+            await giga.start("Write a haiku", tier="$0.50")
 
     assert endpoint.payments == []
 
@@ -200,7 +200,7 @@ async def test_external_signer_pays_and_signs_in(router: respx.MockRouter) -> No
     router.post(f"{BASE_URL}/api/read").mock(side_effect=read)
 
     async with GigaClient(signer=Account.from_key(KEY), base_url=BASE_URL, retry=NO_WAIT) as giga:
-        started = await giga.start("Write a haiku", idempotency_key="job-1")
+        started = await giga.start("Write a haiku", tier="$0.50", idempotency_key="job-1")
         run = await giga.read(started.run_id)
 
     assert run.id == "run_1"
