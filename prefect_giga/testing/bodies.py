@@ -126,8 +126,11 @@ def parse_start_body(raw: bytes) -> StartRequest:
     return StartRequest(prompt=prompt, tier=tier, files=attachments)
 
 
-def parse_resume_body(raw: bytes) -> ResumeRequest:
+def parse_resume_body(raw: bytes, run_field: str = "runId") -> ResumeRequest:
     """Parse ``{"runId", "prompt", "tier"?, "files"?}`` (the shape the client guesses).
+
+    ``run_field`` names the field holding the run id (another name plays a server whose
+    resume takes another body).
 
     Raises:
         BodyError: No runId, or anything `parse_start_body` refuses.
@@ -137,7 +140,8 @@ def parse_resume_body(raw: bytes) -> ResumeRequest:
         'r1'
     """
     start = parse_start_body(raw)
-    run_id = _run_id(_json_object(raw))
+    data = _json_object(raw)
+    run_id = _run_id({"runId": data.get(run_field)})
     return ResumeRequest(prompt=start.prompt, tier=start.tier, files=start.files, run_id=run_id)
 
 

@@ -79,6 +79,9 @@ class EmulatorConfig:
         discovery_names_default: Whether the documents name the default tier (when not, a
             client learns it from a quote without a tier).
         resume: Serve the paid ``POST /api/resume`` (body ``{runId, prompt, tier?, files?}``).
+        resume_run_field: The body field naming the run to resume (``"runId"``, the shape
+            the client guesses; another name plays a server whose resume takes another
+            body).
         unknown_tier: ``"default"`` quotes and charges an unknown tier at the default tier's
             price, as the real router does; ``"reject"`` answers 400.
         payee: The address payments go to.
@@ -120,6 +123,7 @@ class EmulatorConfig:
     discovery: tuple[str, ...] = ("/openapi.json", "/llms.txt")
     discovery_names_default: bool = True
     resume: bool = True
+    resume_run_field: str = "runId"
     unknown_tier: Literal["default", "reject"] = "default"
     payee: str = DEFAULT_PAYEE
     initial_balance: Decimal = Decimal("1000")

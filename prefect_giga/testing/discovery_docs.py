@@ -120,10 +120,10 @@ def openapi_document(config: EmulatorConfig, server_url: str) -> dict[str, Any]:
         "/api/file-url": {"post": _siwx_operation("File URL", {"runId": {"type": "string"}})},
     }
     if config.resume:
-        resume = {"runId": {"type": "string", "minLength": 1}, **start}
+        resume = {config.resume_run_field: {"type": "string", "minLength": 1}, **start}
         summary = "Resume a completed or failed run"
         paths["/api/resume"] = {
-            "post": _paid_operation(config, summary, resume, ["runId", "prompt"])
+            "post": _paid_operation(config, summary, resume, [config.resume_run_field, "prompt"])
         }
     return {
         "openapi": "3.1.0",

@@ -44,4 +44,7 @@ def resume_endpoint(emulator: EmulatorState) -> Callable[[Request], Awaitable[Re
         run = await create_run(emulator, payment, tier, price, body, run_id=previous.id)
         return run, previous
 
-    return paid_endpoint(emulator, parse_resume_body, resume)
+    def parse(raw: bytes) -> ResumeRequest:
+        return parse_resume_body(raw, emulator.config.resume_run_field)
+
+    return paid_endpoint(emulator, parse, resume)
