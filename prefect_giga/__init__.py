@@ -46,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "await_run": "prefect_giga.tasks",
     "harvest_run": "prefect_giga.tasks",
     "aharvest_run": "prefect_giga.tasks",
+    "resume_run": "prefect_giga.tasks",
+    "aresume_run": "prefect_giga.tasks",
     "run_prompt": "prefect_giga.flows",
     "run_prompts": "prefect_giga.flows",
     "RunOutput": "prefect_giga.results",
@@ -135,9 +137,11 @@ __all__ = [
     "Wallet",
     "__version__",
     "aharvest_run",
+    "aresume_run",
     "astart_run",
     "await_run",
     "harvest_run",
+    "resume_run",
     "run_prompt",
     "run_prompts",
     "start_run",
@@ -203,9 +207,11 @@ if TYPE_CHECKING:
     )
     from .tasks import (
         aharvest_run,
+        aresume_run,
         astart_run,
         await_run,
         harvest_run,
+        resume_run,
         start_run,
         wait_for_run,
     )

@@ -32,13 +32,16 @@ from .harvest import harvest
 from .idempotency import logical_key, start_cache_key, start_key
 from .payments.budget import SpendBudget
 from .results import RunOutput
+from .resume_tasks import aresume_run, resume_run
 from .waiting import retry_waiting, wait_until_done
 
 __all__ = [
     "aharvest_run",
+    "aresume_run",
     "astart_run",
     "await_run",
     "harvest_run",
+    "resume_run",
     "start_key",
     "start_run",
     "wait_for_run",

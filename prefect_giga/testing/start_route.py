@@ -177,15 +177,19 @@ def paid_endpoint(
             emulator.hostile.stash(payment)
             mismatch = PaymentRejected(REQUIREMENTS_MISMATCH, "Please sign the new requirements")
             return _rejection(emulator, url, expected, mismatch)
-        await emulator.resend_race.hold(payment.payer, payment.nonce)
+        role = await emulator.resend_race.hold(payment.payer, payment.nonce)
+        response: Response = json_error(500, "internal_error", "The handler failed")
         try:
             outcome = await handler(payment, tier, price, body)
             if isinstance(outcome, Response):  # the handler refused: nothing is settled
+                response = outcome
                 return outcome
             run, previous = outcome
             response = _settle(emulator, request, payment, run, previous)
         finally:
-            emulator.resend_race.settled(payment.payer, payment.nonce)
+            await emulator.resend_race.settled(
+                payment.payer, payment.nonce, role, success=response.status_code == 200
+            )
         if response.status_code == 200:  # hostile: try every authorization it kept, too
             settle_stashed(emulator, payment.payer)
         return response
