@@ -27,7 +27,8 @@ EmulatorFactory = Callable[..., "GigaEmulator"]
 
 @pytest.fixture(scope="session")
 def giga_emulator() -> Iterator[GigaEmulator]:
-    """A running emulator shared by the whole session (``host:port`` SIWX domains).
+    """A running emulator shared by the whole session (default config: today's tiers, bare
+    hostname SIWX domains, as the live service).
 
     Its clock runs at `SESSION_TIME_SCALE`. It is shared: a test that changes faults,
     freezes the clock or needs an empty ledger should call ``giga_emulator.reset()`` or use
