@@ -24,7 +24,7 @@ from prefect_giga.core.exceptions import (
     SettlementFailedError,
 )
 from prefect_giga.core.wallet import Wallet
-from prefect_giga.testing import EmulatorConfig, GigaEmulator
+from prefect_giga.testing import EmulatorConfig, GigaEmulator, tier_table
 
 from .items import FAST_RECONCILE, FAST_RETRY
 
@@ -58,8 +58,18 @@ def nonce_of(key: str, idempotency_key: str) -> str:
 
 
 def fast_config(**overrides: Any) -> EmulatorConfig:
-    """An emulator whose runs finish at once and whose links outlive the test."""
-    settings: dict[str, Any] = {"time_scale": 1000.0, "file_url_ttl_seconds": 10.0**6}
+    """An emulator whose runs finish at once and whose links outlive the test.
+
+    The suite opts in to the seed text's tier table (the prices its tests and report assert)
+    and to ``host:port`` SIWX domains (its knob tests sign with the x402 SDK, which requires
+    them); the client is tested at the live defaults in ``tests/integration``.
+    """
+    settings: dict[str, Any] = {
+        "time_scale": 1000.0,
+        "file_url_ttl_seconds": 10.0**6,
+        "siwx_domain": "host:port",
+        **tier_table("seed"),
+    }
     settings.update(overrides)
     return EmulatorConfig(**settings)
 

@@ -29,7 +29,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from prefect_giga import GigaCredentials
-from prefect_giga.testing import EmulatorConfig, GigaEmulator, LedgerEntry
+from prefect_giga.testing import EmulatorConfig, GigaEmulator, LedgerEntry, tier_table
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[3] / "shared" / "spec" / "test-vectors.json").read_text()
@@ -55,7 +55,9 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[GigaEmulator]:
     """The emulator over a real socket, 1000 agent seconds per real second."""
-    server = GigaEmulator(EmulatorConfig(time_scale=1000.0, logs_delay_seconds=1.0))
+    # The seed text's tiers ($0.50 default), the prices these tests assert.
+    config = EmulatorConfig(time_scale=1000.0, logs_delay_seconds=1.0, **tier_table("seed"))
+    server = GigaEmulator(config)
     server.start()
     try:
         yield server

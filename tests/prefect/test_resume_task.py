@@ -55,5 +55,5 @@ def test_sync_flow_resume_task_pays_the_servers_default_tier(
 
     resumed = follow_up()
     payments = payments_by(emulator, credentials.address)
-    assert [p.amount for p in payments] == [1_000_000, 1_000_000]  # today's default, twice
-    assert resumed.receipt is not None and resumed.receipt.tier == "$1.00"
+    assert [p.amount for p in payments] == [500_000, 500_000]  # the server's default, twice
+    assert resumed.receipt is not None and resumed.receipt.tier == "$0.50"
