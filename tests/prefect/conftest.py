@@ -31,12 +31,6 @@ from prefect.testing.utilities import prefect_test_harness
 from prefect_giga import GigaCredentials
 from prefect_giga.testing import EmulatorConfig, GigaEmulator, LedgerEntry
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "test-vectors.json").read_text()
-)
-TEST_KEY: str = VECTORS["privateKey"]
-"""The public Hardhat/Anvil test key #0 (never funded anywhere real)."""
-
 FAST = {"poll_interval": 0.05, "timeout": 60.0}
 """Flow keyword arguments that keep polling quick; the timeout is only a safety net."""
 
