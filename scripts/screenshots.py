@@ -48,7 +48,8 @@ class Shot:
     name: str
     path: str
     wait_for: tuple[str, ...]
-    scroll_to: str | None = None
+    click: str | None = None
+    width: int = WIDTH
     height: int = HEIGHT
 
 
@@ -181,30 +182,41 @@ class Browser:
                 return result
 
     def text(self) -> str:
-        reply = self.call(
-            "Runtime.evaluate", expression="document.body ? document.body.innerText : ''"
-        )
+        """The page's visible text plus the values of its form fields."""
+        reply = self.call("Runtime.evaluate", expression=_PAGE_TEXT)
         return str(reply["result"].get("value", ""))
 
-    def shoot(self, url: str, shot: Shot, out: Path, deadline_seconds: float = 90) -> None:
-        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=shot.height,
-                  deviceScaleFactor=1, mobile=False)  # fmt: skip
-        self.call("Page.navigate", url=url)
+    def wait_for(self, needles: tuple[str, ...], what: str, deadline_seconds: float) -> str:
         deadline = time.monotonic() + deadline_seconds
         while True:
             text = self.text()
-            if all(needle in text for needle in shot.wait_for):
-                break
+            if all(needle in text for needle in needles):
+                return text
             if time.monotonic() > deadline:
-                missing = [n for n in shot.wait_for if n not in text]
-                raise TimeoutError(f"{shot.name}: {url} never showed {missing}")
+                missing = [n for n in needles if n not in text]
+                seen = Path(tempfile.gettempdir()) / f"giga-shot-{what}-timeout.png"
+                image = self.call("Page.captureScreenshot", format="png")
+                seen.write_bytes(base64.b64decode(image["data"]))
+                raise TimeoutError(
+                    f"{what}: the page never showed {missing} (what it showed: {seen});"
+                    f" page text starts: {text[:300]!r}"
+                )
             time.sleep(0.5)
-        if shot.scroll_to:
-            self.call("Runtime.evaluate", expression=_SCROLL_TO % json.dumps(shot.scroll_to))
+
+    def shoot(self, url: str, shot: Shot, out: Path, deadline_seconds: float = 90) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", width=shot.width, height=shot.height,
+                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+        self.call("Page.navigate", url=url)
+        if shot.click:
+            self.wait_for((shot.click,), shot.name, deadline_seconds)
+            self.call("Runtime.evaluate", expression=_CLICK % json.dumps(shot.click))
+        text = self.wait_for(shot.wait_for, shot.name, deadline_seconds)
+        if PUBLIC_TEST_KEY[2:].lower() in text.lower():
+            raise RuntimeError(f"{shot.name}: the page shows the private key")
         time.sleep(1.5)  # let charts and fonts settle after the content is there
         image = self.call("Page.captureScreenshot", format="png")
         out.write_bytes(base64.b64decode(image["data"]))
-        print(f"  {out.relative_to(ROOT)}")
+        print(f"  {out.name}")
 
     def close(self) -> None:
         self.ws.close()
@@ -212,16 +224,20 @@ class Browser:
         self.process.wait(30)
 
 
-_SCROLL_TO = """
+_PAGE_TEXT = """
 (() => {
-  const needle = %s;
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    if (walker.currentNode.textContent.includes(needle)) {
-      walker.currentNode.parentElement.scrollIntoView({block: "start"});
-      return true;
-    }
-  }
+  if (!document.body) return "";
+  const fields = [...document.querySelectorAll("input, textarea")].map((e) => e.value);
+  return document.body.innerText + "\\n" + fields.join("\\n");
+})()
+"""
+
+_CLICK = """
+(() => {
+  const label = %s;
+  const all = [...document.querySelectorAll("button, a, [role=tab], li, span, div")];
+  const hit = all.find((e) => e.children.length === 0 && e.textContent.trim() === label);
+  if (hit) { hit.click(); return true; }
   return false;
 })()
 """
@@ -232,15 +248,17 @@ def shots(ids: dict[str, Any]) -> list[Shot]:
     run, artifacts = ids["flow_run_id"], ids["artifacts"]
     return [
         Shot("block-form", f"/blocks/block/{ids['block_id']}/edit",
-             ("Private Key", "Max Price Per Run", BLOCK_NAME)),
-        Shot("flow-run-artifacts", f"/runs/flow-run/{run}?tab=Artifacts",
-             (ids["flow_run_name"], "giga-batch-summary")),
+             ("Private key", "********", "Max price per run", BLOCK_NAME)),
+        Shot("flow-run-artifacts", f"/runs/flow-run/{run}",
+             (ids["flow_run_name"], "giga-batch-summary"), click="Artifacts"),
         Shot("summary-table", f"/artifacts/artifact/{artifacts['giga-batch-summary']}",
-             ("giga-batch-summary", "completed", "failed")),
+             ("giga-batch-summary", "completed", "failed", "agent_crashed"),
+             width=1920, height=640),
         Shot("payments-table", f"/artifacts/artifact/{artifacts['giga-batch-payments']}",
-             ("giga-batch-payments", "0x")),
+             ("giga-batch-payments", "0x", "eip155:8453"),
+             width=1920, height=640),
         Shot("output-artifact", f"/artifacts/artifact/{artifacts['giga-batch-output-0']}",
-             ("giga-batch-output-0",)),
+             ("giga-batch-output-0", "Run summary")),
         Shot("events-feed", "/events", ("prefect.flow-run",)),
     ]  # fmt: skip
 
