@@ -37,7 +37,8 @@ def test_every_picture_is_in_the_manifest_with_its_sha256() -> None:
     changed = [
         p.name
         for p in on_disk
-        if p.name in pictures and hashlib.sha256(p.read_bytes()).hexdigest() != pictures[p.name]["sha256"]
+        if p.name in pictures
+        and hashlib.sha256(p.read_bytes()).hexdigest() != pictures[p.name]["sha256"]
     ]
     missing = [name for name in pictures if not (IMAGES / name).is_file()]
     assert not unlisted, f"pictures not in docs/images/manifest.json: {unlisted}"
