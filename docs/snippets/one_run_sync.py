@@ -2,9 +2,9 @@
 
 import os
 
-from prefect_giga import GigaClient
+from prefect_giga import SyncGigaClient
 
-with GigaClient.sync(
+with SyncGigaClient(
     private_key=os.environ["GIGA_PRIVATE_KEY"], base_url=os.environ["GIGA_BASE_URL"]
 ) as giga:
     started = giga.start("Summarise data.csv in five bullet points", files=["data.csv"])
