@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prefect_giga import GigaClient, Run
 
+# Kept importable from here for tests that take the key from their conftest.
+from ..vectors import TEST_KEY as TEST_KEY
+
 OTHER_KEY = "0x" + "22" * 32
 
 
