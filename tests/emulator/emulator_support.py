@@ -31,7 +31,7 @@ SDK_OPT_INS: dict[str, Any] = {"siwx_domain": "host:port", **tier_table("seed")}
 SDK's SIWX client, which they sign with, refuses a bare hostname on a port) and the seed
 text's tier table (the prices they assert)."""
 
-# Public Hardhat/Anvil test key #0 (as in /work/shared/spec/test-vectors.json); never fund it.
+# Public Hardhat/Anvil test key #0 (as in tests/data/test-vectors.json); never fund it.
 HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 WALLET: LocalAccount = Account.from_key(HARDHAT_KEY)
 

@@ -6,7 +6,6 @@ import base64
 import json
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from x402.extensions.sign_in_with_x import SIWxPayload, encode_siwx_header
 from prefect_giga.testing import GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory
 
+from ..vectors import load_vectors
 from .emulator_support import (
     WALLET,
     b64json,
@@ -28,8 +28,6 @@ from .emulator_support import (
     signed_proof,
     start_run,
 )
-
-VECTORS = Path("/work/shared/spec/test-vectors.json")
 
 
 async def _run_id(http: httpx.AsyncClient) -> str:
@@ -203,11 +201,10 @@ async def test_hostname_mode_accepts_only_the_bare_hostname(
         _refused(await _read_with(http, run_id, signed_proof(with_port)), "siwx_malformed")
 
 
-@pytest.mark.skipif(not VECTORS.exists(), reason="shared test vectors not available")
 async def test_vector_message_format_is_accepted(
     http: httpx.AsyncClient, emulator: GigaEmulator
 ) -> None:
-    vectors = json.loads(VECTORS.read_text())
+    vectors = load_vectors()
     account = Account.from_key(vectors["privateKey"])
 
     def render(info: dict[str, str], address: str) -> str:

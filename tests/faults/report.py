@@ -82,6 +82,7 @@ class MoneyReport:
             "in-memory USDC chain, and the figures below are read from its ledger. Regenerate",
             "it with:",
             "",
+            "<!-- not run -->",
             "```bash",
             "PYTHONPATH=. python -m pytest tests/faults -q -p no:cacheprovider",
             "```",

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from prefect_giga import GigaClient, Run
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "test-vectors.json").read_text()
-)
-TEST_KEY: str = VECTORS["privateKey"]
-"""The public Hardhat/Anvil test key #0 (never funded anywhere real)."""
+# Kept importable from here for tests that take the key from their conftest.
+from ..vectors import TEST_KEY as TEST_KEY
+
 OTHER_KEY = "0x" + "22" * 32
 
 

@@ -18,7 +18,8 @@ from prefect_giga import (
 )
 from prefect_giga.testing import EmulatorConfig, GigaEmulator, tier_table
 
-from .conftest import OTHER_KEY, TEST_KEY, read_until_terminal
+from ..vectors import TEST_KEY
+from .conftest import OTHER_KEY, read_until_terminal
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from prefect_giga import GigaClient, GigaConfigError, GigaCredentials
 from prefect_giga.testing import GigaEmulator
 
-from .conftest import TEST_KEY, payments_by
+from ..vectors import TEST_KEY
+from .conftest import payments_by
 
 TEST_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 PAYEE = "0x179eC767Cd66Dd21064F85fd630385f26A98FD4e"

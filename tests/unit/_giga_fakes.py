@@ -1,18 +1,17 @@
 """Hand-built Giga replies for unit tests: 402 quotes, SIWX challenges, runs and receipts.
 
-Everything here follows ``shared/spec/protocol-notes.md`` and is written independently of the
-package, so the tests check the client against the protocol rather than against itself.
+Everything here follows the protocol as ``docs/api.md`` describes it and is written
+independently of the package, so the tests check the client against the protocol rather than
+against itself.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +20,7 @@ import httpx
 from prefect_giga import GigaClient, RetryPolicy
 from prefect_giga.payments.paid_start import ReconcilePolicy
 
-VECTORS_PATH = Path(__file__).parents[2].parent / "shared/spec/test-vectors.json"
+from ..vectors import load_vectors
 
 # The public Hardhat/Anvil test key #0 (never fund it) and another throwaway key.
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -51,12 +50,6 @@ NO_WAIT_RECONCILE = ReconcilePolicy(resends=2, backoff=0)
 """Three tries, no waiting between them."""
 
 Reply = httpx.Response | BaseException | Callable[[httpx.Request], httpx.Response]
-
-
-@functools.lru_cache(maxsize=1)
-def load_vectors() -> dict[str, Any]:
-    """The independent oracle: SIWX and EIP-3009 vectors made with the x402 TypeScript SDK."""
-    return json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 
 
 def make_client(**overrides: Any) -> GigaClient:

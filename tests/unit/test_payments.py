@@ -26,6 +26,7 @@ from prefect_giga.payments.signing import (
     sign_payment,
 )
 
+from ..vectors import load_vectors
 from ._giga_fakes import (
     ADDRESS,
     KEY,
@@ -36,7 +37,6 @@ from ._giga_fakes import (
     USDC_SEPOLIA,
     accepts_entry,
     b64json,
-    load_vectors,
     payment_required,
     settlement_header,
     unb64json,

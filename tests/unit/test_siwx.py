@@ -24,7 +24,8 @@ from prefect_giga.core.exceptions import SiwxChallengeError
 from prefect_giga.core.siwx import SiwxInfo
 from prefect_giga.core.wallet import Wallet
 
-from ._giga_fakes import ADDRESS, BASE_NETWORK, KEY, load_vectors, siwx_info, siwx_required
+from ..vectors import load_vectors
+from ._giga_fakes import ADDRESS, BASE_NETWORK, KEY, siwx_info, siwx_required
 
 SIWX_VECTORS = load_vectors()["siwx"]
 VECTOR_IDS = [v["info"]["uri"] for v in SIWX_VECTORS]
