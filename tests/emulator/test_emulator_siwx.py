@@ -29,7 +29,7 @@ from .emulator_support import (
     start_run,
 )
 
-VECTORS = Path("/work/shared/spec/test-vectors.json")
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "test-vectors.json"
 
 
 async def _run_id(http: httpx.AsyncClient) -> str:

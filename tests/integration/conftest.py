@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect_giga import GigaClient, Run
 
 VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "test-vectors.json").read_text()
+    (Path(__file__).resolve().parents[1] / "data" / "test-vectors.json").read_text()
 )
 TEST_KEY: str = VECTORS["privateKey"]
 """The public Hardhat/Anvil test key #0 (never funded anywhere real)."""

@@ -32,7 +32,7 @@ from prefect_giga import GigaCredentials
 from prefect_giga.testing import EmulatorConfig, GigaEmulator, LedgerEntry
 
 VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "test-vectors.json").read_text()
+    (Path(__file__).resolve().parents[1] / "data" / "test-vectors.json").read_text()
 )
 TEST_KEY: str = VECTORS["privateKey"]
 """The public Hardhat/Anvil test key #0 (never funded anywhere real)."""
