@@ -369,12 +369,22 @@ class Journal(JournalStore):
                     "same secret; nothing was signed."
                 )
 
-    def try_lease(self, payer: str, key: str, owner: str, seconds: float) -> float | None:
+    def try_lease(
+        self, payer: str, key: str, owner: str, seconds: float, *, replacing: str | None = None
+    ) -> tuple[str, float] | None:
         """Take (or renew) the lease on ``payer``'s start ``key`` for ``seconds``.
 
+        Args:
+            payer: The paying address.
+            key: The idempotency key.
+            owner: Who takes it (unique per holder).
+            seconds: How long it lasts unless renewed.
+            replacing: Take it over from this holder even before it expires (a holder known
+                to be dead).
+
         Returns:
-            ``None`` when ``owner`` now holds the lease; else when the other holder's lease
-            ends (unless renewed).
+            ``None`` when ``owner`` now holds the lease; else the other holder and when its
+            lease ends (unless renewed).
         """
         now = self._now()
         with self._write() as db:
@@ -382,8 +392,8 @@ class Journal(JournalStore):
                 "SELECT owner, expires_at FROM leases WHERE payer = ? AND key = ?",
                 (payer.lower(), key),
             ).fetchone()
-            if row is not None and str(row[0]) != owner and float(row[1]) > now:
-                return float(row[1])
+            if row is not None and str(row[0]) not in (owner, replacing) and float(row[1]) > now:
+                return str(row[0]), float(row[1])
             db.execute(
                 "INSERT OR REPLACE INTO leases (payer, key, owner, expires_at) VALUES (?, ?, ?, ?)",
                 (payer.lower(), key, owner, now + seconds),

@@ -1,8 +1,9 @@
 """The start lease: one process at a time drives a logical start; others wait, then re-attach.
 
 The lease is a row of the journal (``leases``), taken in a ``BEGIN IMMEDIATE`` transaction
-and renewed while its holder works, so it outlives no crashed process by more than
-`LEASE_SECONDS`.
+and renewed while its holder works. A holder that died on this machine (its process is gone)
+is replaced at once; one on another machine sharing the file, once its lease expires
+(`LEASE_SECONDS` after its last renewal).
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ async def start_lease(
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
     poll = _FIRST_POLL
     logged = False
-    while (held_until := journal.try_lease(payer, key, owner, seconds)) is not None:
+    dead: str | None = None
+    while (holder := journal.try_lease(payer, key, owner, seconds, replacing=dead)) is not None:
+        held_by, held_until = holder
+        if _is_dead(held_by):
+            dead = held_by
+            continue
         if not logged:
             ends = datetime.fromtimestamp(held_until, timezone.utc).isoformat(timespec="seconds")
             logger.info(
@@ -68,6 +74,21 @@ async def start_lease(
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
         journal.release_lease(payer, key, owner)
+
+
+def _is_dead(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid:token``) is a process of this machine that has exited."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 async def _renew(journal: Journal, payer: str, key: str, owner: str, seconds: float) -> None:
