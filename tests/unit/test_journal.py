@@ -81,6 +81,7 @@ def test_old_journal_rows_are_found_under_the_canonical_origin(tmp_path: Path) -
         [
             ("HTTPS://Giga.DEV:443/", "job-1", "run_1"),
             ("http://127.0.0.1:8402/", "job-2", None),
+            ("https://bob:pa55word@giga.dev", "job-3", "run_3"),
         ],
     )
     journal = Journal(path)
@@ -92,8 +93,11 @@ def test_old_journal_rows_are_found_under_the_canonical_origin(tmp_path: Path) -
     assert set(journal.origins_of(PAYER, "job-1")) == {"https://giga.dev"}
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert journal.get(StartRef(PAYER, "https://giga.dev", "job-3")) is not None
+    servers = db.execute("SELECT server FROM starts_v2 UNION SELECT server FROM payees")
+    assert not [row for row in servers if "pa55word" in row[0]]
     Journal(path)  # opening it again migrates nothing twice
-    assert db.execute("SELECT COUNT(*) FROM starts_v2").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM starts_v2").fetchone()[0] == 3
 
 
 def test_old_row_without_fingerprint_accepts_one_request_then_only_that_one(
