@@ -323,6 +323,9 @@ class Journal(JournalStore):
         Raises:
             IdempotencyKeyConflictError: The key was recorded for a different request.
         """
+        recorded = self.get(ref)  # most starts are new: no write transaction for them
+        if recorded is None or recorded.fingerprint == fingerprint:
+            return
         with self._write() as db:
             row = db.execute(_SELECT_ONE, ref.params()).fetchone()
             if row is None:
