@@ -28,7 +28,7 @@ from ..core.http import (
 from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
 from ..core.money import parse_usd
 from ..core.networks import get_network
-from ..core.wallet import EthSigner, Wallet, nonce_secret_from_env
+from ..core.wallet import EthSigner, Wallet
 from ..payments.journal import Journal, StartRef
 from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
@@ -137,15 +137,8 @@ class GigaClient(PaidCalls):
         allow_insecure_http: bool = False,
         nonce_secret: str | SecretStr | None = None,
     ) -> None:
-        if (private_key is None) == (signer is None):
-            raise GigaConfigError("Give exactly one of private_key or signer")
+        self.wallet = Wallet.from_settings(private_key, signer, nonce_secret)
         self.base_url = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        secret = nonce_secret if nonce_secret is not None else nonce_secret_from_env()
-        self.wallet = (
-            Wallet(signer, nonce_secret=secret)
-            if signer is not None
-            else Wallet.from_private_key(private_key, nonce_secret=secret)  # type: ignore[arg-type]
-        )
         try:
             self.network = get_network(network)
             self.policy = PaymentPolicy(

@@ -152,6 +152,31 @@ class Wallet:
 
         return cls(Account.from_key(key), nonce_secret=nonce_secret)
 
+    @classmethod
+    def from_settings(
+        cls,
+        private_key: str | SecretStr | None,
+        signer: EthSigner | None,
+        nonce_secret: str | SecretStr | None = None,
+    ) -> Wallet:
+        """The wallet from exactly one of ``private_key`` and ``signer`` (as `GigaClient` takes
+        them), its nonce secret defaulting to ``$GIGA_NONCE_SECRET``.
+
+        Raises:
+            GigaConfigError: Both or neither were given, or the key or secret is malformed.
+
+        Example:
+            >>> Wallet.from_settings("0x" + "11" * 32, None).address[:6]
+            '0x19E7'
+        """
+        if (private_key is None) == (signer is None):
+            raise GigaConfigError("Give exactly one of private_key or signer")
+        secret = nonce_secret if nonce_secret is not None else nonce_secret_from_env()
+        if signer is not None:
+            return cls(signer, nonce_secret=secret)
+        assert private_key is not None
+        return cls.from_private_key(private_key, nonce_secret=secret)
+
     @property
     def address(self) -> str:
         """The wallet's checksummed address."""
