@@ -37,6 +37,7 @@ from ..payments.request_fingerprint import request_fingerprint
 from ..payments.signing import (
     PaymentPolicy,
 )
+from ..payments.start_guards import check_key_use
 from .downloads import stream_to_file
 from .files import (
     DEFAULT_MAX_REQUEST_BYTES,
@@ -291,7 +292,8 @@ class GigaClient(PaidCalls):
         body = self._paid_body(prompt, files)
         key = check_start_key(idempotency_key or uuid.uuid4().hex)
         fingerprint = request_fingerprint(prompt, tier, body.get("files", []))
-        recorded = self.journal.get(StartRef(self.address, self.base_url, key))
+        check_key_use(self.journal, ref := StartRef(self.address, self.base_url, key), fingerprint)
+        recorded = self.journal.get(ref)
         if recorded is not None and recorded.run_id is not None:  # re-attach: no request
             return await PaidStart(self, key, body, recorded.tier, fingerprint=fingerprint).run()
         body["tier"] = chosen = await self._resolve_tier(tier)

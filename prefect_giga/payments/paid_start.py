@@ -53,7 +53,7 @@ from .replies import (
     rejection_data,
 )
 from .signing import SignedPayment, decode_b64_json, decode_receipt, sign_payment
-from .start_guards import check_payee, refuse_claim_if_used_elsewhere, refuse_key_used_elsewhere
+from .start_guards import check_key_use, check_payee, refuse_claim_if_used_elsewhere
 
 __all__ = ["PaidStart", "ReconcilePolicy"]
 
@@ -100,12 +100,10 @@ class PaidStart:
         another process drives the same start, this one waits for its lease, then
         re-attaches to the run it started.
         """
-        if self.fingerprint is not None:
-            self.journal.bind_request(self.ref, self.fingerprint)
+        check_key_use(self.journal, self.ref, self.fingerprint)
         recorded = self.journal.get(self.ref)
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
-        refuse_key_used_elsewhere(self.journal, self.ref)
         async with start_lease(self.journal, self.client.address, self.key):
             recorded = self.journal.get(self.ref)
             if recorded is not None and recorded.run_id is not None:

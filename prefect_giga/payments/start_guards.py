@@ -12,9 +12,33 @@ from ..core.models import Quote
 from .host import PaymentHost
 from .journal import Journal, StartRef
 
-__all__ = ["check_payee", "refuse_claim_if_used_elsewhere", "refuse_key_used_elsewhere"]
+__all__ = [
+    "check_key_use",
+    "check_payee",
+    "refuse_claim_if_used_elsewhere",
+    "refuse_key_used_elsewhere",
+]
 
 logger = logging.getLogger("prefect_giga.payments")
+
+
+def check_key_use(journal: Journal, ref: StartRef, fingerprint: str | None) -> None:
+    """Before any request: the key names this request, and no other server's start.
+
+    Raises:
+        IdempotencyKeyConflictError: The key was recorded for another request, or (when it
+            has no run here yet) at another server.
+
+    Example:
+        ```python
+        check_key_use(journal, StartRef(address, base_url, "job-1"), fingerprint)
+        ```
+    """
+    if fingerprint is not None:
+        journal.bind_request(ref, fingerprint)
+    recorded = journal.get(ref)
+    if recorded is None or recorded.run_id is None:
+        refuse_key_used_elsewhere(journal, ref)
 
 
 def refuse_key_used_elsewhere(journal: Journal, ref: StartRef) -> None:

@@ -45,14 +45,14 @@ async def test_key_reused_for_another_request_is_refused_before_any_request(
     emulator: GigaEmulator, signed: SigningCounter, change: str
 ) -> None:
     key = f"reused-{change}"
-    request = {"tier": "$0.50", "files": [("a.csv", b"1,2\n")]}
+    request = {"tier": "$1.00", "files": [("a.csv", b"1,2\n")]}
     async with make_client(emulator, wallet_key(900)) as giga:
         first = await giga.start(prompt_for(key), idempotency_key=key, **request)  # type: ignore[arg-type]
         before = (sum(emulator.requests.values()), signed.count)
         other = dict(request)
         prompt = prompt_for(key, " and more") if change == "prompt" else prompt_for(key)
         if change == "tier":
-            other["tier"] = "$1.00"
+            other["tier"] = "$2.00"
         if change == "attachment":
             other["files"] = [("a.csv", b"1,3\n")]
         with pytest.raises(IdempotencyKeyConflictError) as refused:
