@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -53,11 +52,14 @@ from .replies import (
     rejection_data,
 )
 from .signing import SignedPayment, decode_b64_json, decode_receipt, sign_payment
-from .start_guards import check_key_use, check_payee, refuse_claim_if_used_elsewhere
+from .start_guards import (
+    check_key_use,
+    check_payee,
+    refuse_claim_if_used_elsewhere,
+    refuse_key_used_elsewhere,
+)
 
 __all__ = ["PaidStart", "ReconcilePolicy"]
-
-logger = logging.getLogger("prefect_giga.payments")
 
 
 class PaidStart:
@@ -108,6 +110,7 @@ class PaidStart:
             recorded = self.journal.get(self.ref)
             if recorded is not None and recorded.run_id is not None:
                 return self._reattached(recorded)
+            refuse_key_used_elsewhere(self.journal, self.ref)  # the lease spans every server
             return await self._run_leased()
 
     async def _run_leased(self) -> StartedRun:
