@@ -7,10 +7,11 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from .client.async_client import DEFAULT_BASE_URL, DEFAULT_MAX_PRICE_PER_RUN, GigaClient
 from .core.exceptions import GigaConfigError
+from .core.exchange import normalize_base_url
 from .core.money import parse_usd
 from .core.networks import get_network
 from .core.wallet import _check_private_key
@@ -36,6 +37,10 @@ class GigaCredentials(CredentialsBlock):
         tier_prices: Prices for tier keys that are not prices themselves.
         max_spend_per_day: The most the wallet may spend in any rolling 24 hours, in USD.
         pin_payee: Refuse a payee that differs from the one last paid on that server.
+        allow_insecure_http: Accept plain ``http`` to a host that is not loopback.
+        nonce_secret_block: The name of a Prefect ``Secret`` block holding the nonce secret,
+            for signers whose signatures are not deterministic (default
+            ``$GIGA_NONCE_SECRET``).
 
     Example:
         Load a saved block and start a run from a flow:
@@ -122,6 +127,23 @@ class GigaCredentials(CredentialsBlock):
         ),
     )
 
+    allow_insecure_http: bool = Field(
+        default=False,
+        title="Allow insecure http",
+        description=(
+            "Accept a plain http base URL to a host that is not this machine. Off by default: "
+            "on a network, an attacker could rewrite the payment quote."
+        ),
+    )
+    nonce_secret_block: str | None = Field(
+        default=None,
+        title="Nonce secret block",
+        description=(
+            "Name of a Secret block holding the secret payment nonces derive from, for signers "
+            "whose signatures are not deterministic. Empty: $GIGA_NONCE_SECRET, if set."
+        ),
+    )
+
     @field_validator("private_key")
     @classmethod
     def _key_is_well_formed(cls, value: SecretStr) -> SecretStr:
@@ -137,6 +159,13 @@ class GigaCredentials(CredentialsBlock):
     @classmethod
     def _price_is_money(cls, value: Decimal | None) -> Decimal | None:
         return None if value is None else parse_usd(value)
+
+    @model_validator(mode="after")
+    def _base_url_is_safe(self) -> GigaCredentials:
+        self.base_url = normalize_base_url(
+            self.base_url, allow_insecure_http=self.allow_insecure_http
+        )
+        return self
 
     @classmethod
     def from_env(cls, **overrides: Any) -> GigaCredentials:
@@ -185,6 +214,22 @@ class GigaCredentials(CredentialsBlock):
             "tier_prices": self.tier_prices,
             "max_spend_per_day": self.max_spend_per_day,
             "pin_payee": self.pin_payee,
+            "allow_insecure_http": self.allow_insecure_http,
         }
+        if self.nonce_secret_block:
+            settings["nonce_secret"] = self._load_nonce_secret(self.nonce_secret_block)
         settings.update(overrides)
         return GigaClient(**settings)
+
+    @staticmethod
+    def _load_nonce_secret(name: str) -> SecretStr:
+        from prefect.blocks.system import Secret
+
+        try:
+            block: Secret[Any] = Secret.load(name, _sync=True)  # type: ignore[call-arg, assignment]
+        except ValueError:
+            raise GigaConfigError(f"No Secret block named {name!r} (the nonce secret)") from None
+        value = block.get()
+        if not isinstance(value, str):
+            raise GigaConfigError(f"The Secret block {name!r} must hold a string")
+        return SecretStr(value)

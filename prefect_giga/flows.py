@@ -21,7 +21,6 @@ from .artifacts import (
     publish_payments,
 )
 from .core.exceptions import GigaError, RunFailedError
-from .core.exchange import normalize_base_url
 from .core.models import RunStatus
 from .core.money import format_usd
 from .credentials import GigaCredentials
@@ -206,7 +205,7 @@ def _count_earlier_payments(
             item=index,
             idempotency_key=item.idempotency_key,
         )
-        entry = journal.get(StartRef(creds.address, normalize_base_url(creds.base_url), key))
+        entry = journal.get(StartRef(creds.address, creds.base_url, key))
         if entry is not None and entry.state.counts_as_spent:
             budget.record(key, entry.amount)
 

@@ -33,9 +33,11 @@ from ..payments.journal import Journal, StartRef
 from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
+from ..payments.request_fingerprint import request_fingerprint
 from ..payments.signing import (
     PaymentPolicy,
 )
+from ..payments.start_guards import check_key_use
 from .downloads import stream_to_file
 from .files import (
     DEFAULT_MAX_REQUEST_BYTES,
@@ -94,6 +96,11 @@ class GigaClient(PaidCalls):
         max_connections: Connections in the pool, and requests in flight at once; more
             wait their turn (a long queue inside httpx costs more CPU than it saves).
         http_client: An ``httpx.AsyncClient`` to use instead of the client's own.
+        allow_insecure_http: Accept a plain ``http`` ``base_url`` to a host that is not
+            loopback (by default only ``https``, or ``http`` to this machine).
+        nonce_secret: The secret payment nonces derive from when the signer's signatures
+            are not deterministic (KMS, HSM, MPC); default ``$GIGA_NONCE_SECRET``. Every
+            worker paying from the wallet must hold the same one.
 
     Example:
         ```python
@@ -128,11 +135,11 @@ class GigaClient(PaidCalls):
         quote_ttl: float = DEFAULT_QUOTE_TTL,
         max_connections: int = 16,
         http_client: httpx.AsyncClient | None = None,
+        allow_insecure_http: bool = False,
+        nonce_secret: str | SecretStr | None = None,
     ) -> None:
-        if (private_key is None) == (signer is None):
-            raise GigaConfigError("Give exactly one of private_key or signer")
-        self.wallet = Wallet(signer) if signer is not None else Wallet.from_private_key(private_key)  # type: ignore[arg-type]
-        self.base_url = normalize_base_url(base_url)
+        self.wallet = Wallet.from_settings(private_key, signer, nonce_secret)
+        self.base_url = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
         try:
             self.network = get_network(network)
             self.policy = PaymentPolicy(
@@ -259,7 +266,9 @@ class GigaClient(PaidCalls):
             tier: The tier key (today ``"$1.00"``, ``"$2.00"``, ``"$5.00"``); default
                 ``default_tier``, or the server's default tier.
             files: Attachments as `FileAttachment`, paths, bytes or ``(name, bytes)``.
-            idempotency_key: Identifies the logical start across retries and processes.
+            idempotency_key: Identifies the logical start across retries and processes. A
+                key names one request at one server: reusing it for another prompt, tier or
+                attachments, or at another server, raises `IdempotencyKeyConflictError`.
 
         Returns:
             The run id, its status and the payment receipt.
@@ -272,6 +281,7 @@ class GigaClient(PaidCalls):
             PaymentRejectedError: The server refused the payment.
             SettlementFailedError: The server could not settle; not charged.
             OutcomeUnknownError: The paid request lost its reply.
+            IdempotencyKeyConflictError: The key was used for another request or server.
 
         Example:
             ```python
@@ -281,11 +291,13 @@ class GigaClient(PaidCalls):
         """
         body = self._paid_body(prompt, files)
         key = check_start_key(idempotency_key or uuid.uuid4().hex)
-        recorded = self.journal.get(StartRef(self.address, self.base_url, key))
+        fingerprint = request_fingerprint(prompt, tier, body.get("files", []))
+        check_key_use(self.journal, ref := StartRef(self.address, self.base_url, key), fingerprint)
+        recorded = self.journal.get(ref)
         if recorded is not None and recorded.run_id is not None:  # re-attach: no request
-            return await PaidStart(self, key, body, recorded.tier).run()
+            return await PaidStart(self, key, body, recorded.tier, fingerprint=fingerprint).run()
         body["tier"] = chosen = await self._resolve_tier(tier)
-        return await PaidStart(self, key, body, chosen).run()
+        return await PaidStart(self, key, body, chosen, fingerprint=fingerprint).run()
 
     async def tiers(self) -> ServerTiers:
         """The tiers the server offers, their prices and its default, from its own documents.

@@ -18,6 +18,7 @@ __all__ = [
     "GigaServerError",
     "GigaTimeoutError",
     "GigaTransportError",
+    "IdempotencyKeyConflictError",
     "InsufficientFundsError",
     "LinkExpiredError",
     "OutcomeUnknownError",
@@ -192,6 +193,25 @@ class InsufficientFundsError(PaymentRejectedError):
 
 class SettlementFailedError(PaymentError):
     """The server ran the request but could not settle the payment; this attempt was not charged."""
+
+
+class IdempotencyKeyConflictError(PaymentError):
+    """An idempotency key was reused for another request or on another server; nothing was
+    signed or sent.
+
+    Attributes:
+        idempotency_key: The key.
+        origin: The server the key is recorded at.
+        run_id: The run the key started there, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, idempotency_key: str, origin: str, run_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.idempotency_key = idempotency_key
+        self.origin = origin
+        self.run_id = run_id
 
 
 class OutcomeUnknownError(PaymentError):

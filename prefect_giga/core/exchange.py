@@ -9,6 +9,7 @@ HTTP statuses to `GigaError`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,7 +27,14 @@ from .exceptions import (
 )
 from .http import excerpt, raise_for_server_status, transport_errors
 
-__all__ = ["MAX_REPLY_BYTES", "Exchange", "json_or_empty", "normalize_base_url", "validate_reply"]
+__all__ = [
+    "MAX_REPLY_BYTES",
+    "Exchange",
+    "canonical_origin",
+    "json_or_empty",
+    "normalize_base_url",
+    "validate_reply",
+]
 
 MAX_REPLY_BYTES = 16 * 1024 * 1024
 """The largest API reply (JSON) the client reads; a longer one is refused."""
@@ -153,20 +161,104 @@ class Exchange:
         )
 
 
-def normalize_base_url(base_url: str) -> str:
-    """``base_url`` without a trailing slash; the journal keys starts by it.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin_parts(base_url: str) -> tuple[str, str, int | None, str]:
+    """Scheme, host, port (``None`` when default) and path of ``base_url``, lower-cased.
 
     Raises:
-        GigaConfigError: It is not an http(s) URL.
+        GigaConfigError: It is not an http(s) URL, or it carries user info, a query or a
+            fragment. The message never repeats a password.
+    """
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        shown = base_url if "@" not in base_url else "(not shown: it holds user info)"
+        raise GigaConfigError(f"base_url must be an http(s) URL with a host, got {shown!r}")
+    if "@" in parts.netloc:
+        raise GigaConfigError(
+            f"base_url must not carry user info ('user:password@'): Giga authenticates with "
+            f"the wallet, and a password in the URL would end up in logs and the payment "
+            f"journal. Give {scheme}://{parts.hostname} instead (the rest is not shown)."
+        )
+    if parts.query or parts.fragment:
+        raise GigaConfigError("base_url must not have a query string or a fragment")
+    try:
+        port = parts.port
+    except ValueError:
+        raise GigaConfigError(f"base_url has an invalid port: {base_url!r}") from None
+    if port == _DEFAULT_PORTS[scheme]:
+        port = None
+    return scheme, parts.hostname.lower(), port, parts.path.rstrip("/")
+
+
+def canonical_origin(base_url: str) -> str:
+    """``base_url`` in the one form the payment journal keys servers by.
+
+    Lower-case scheme and host, the default port dropped, no trailing slash, no user info.
+    A value that is not an http(s) URL is returned unchanged (old journal rows stay found).
 
     Example:
-        >>> normalize_base_url("http://127.0.0.1:8402/")
-        'http://127.0.0.1:8402'
+        >>> canonical_origin("HTTPS://Giga.DEV:443/")
+        'https://giga.dev'
+        >>> canonical_origin("http://user:pw@127.0.0.1:8402/api/")
+        'http://127.0.0.1:8402/api'
     """
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise GigaConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return base_url
+    try:
+        port = parts.port
+    except ValueError:
+        return base_url
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
+    """``base_url`` checked and in canonical form (see `canonical_origin`); the journal keys
+    starts by it.
+
+    Plain ``http`` is allowed only for a loopback host (``localhost``, ``127.0.0.0/8``,
+    ``::1``) unless ``allow_insecure_http``: on any other network an attacker could rewrite
+    the quote, its payee included.
+
+    Args:
+        base_url: The Giga server's URL.
+        allow_insecure_http: Accept plain ``http`` to a host that is not loopback.
+
+    Raises:
+        GigaConfigError: It is not an http(s) URL, it carries user info (the message never
+            shows the password), a query or a fragment, or it is plain ``http`` to a host
+            that is not loopback without ``allow_insecure_http``.
+
+    Example:
+        >>> normalize_base_url("HTTP://LOCALHOST:8402/")
+        'http://localhost:8402'
+        >>> normalize_base_url("https://giga.dev:443")
+        'https://giga.dev'
+    """
+    scheme, host, _port, _path = _origin_parts(base_url)
+    if scheme == "http" and not allow_insecure_http and not _is_loopback(host):
+        raise GigaConfigError(
+            f"Refusing plain http to {host}: on a network an attacker could rewrite the "
+            "payment quote (its payee too). Use https, or pass allow_insecure_http=True if "
+            "this network is trusted."
+        )
+    return canonical_origin(base_url)
 
 
 def json_or_empty(response: httpx.Response) -> dict[str, Any]:

@@ -12,21 +12,29 @@ is created 0700 and the file 0600. Concurrent processes share it safely (WAL mod
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 
-from ..core.exceptions import BudgetExceededError, GigaConfigError
+from ..core.exceptions import (
+    BudgetExceededError,
+    GigaConfigError,
+    IdempotencyKeyConflictError,
+    PaymentError,
+)
+from ..core.exchange import canonical_origin
 from ..core.money import format_usd, to_atomic, to_usd
 from .journal_records import JournalEntry, StartRef, StartState, counts_as_spent, entry_from_row
+from .journal_schema import SELECT_STARTS
+from .journal_store import (
+    DEFAULT_JOURNAL_PATH,
+    ENV_JOURNAL_PATH,
+    JournalStore,
+    default_journal_path,
+)
 
 __all__ = [
     "DEFAULT_JOURNAL_PATH",
+    "ENV_JOURNAL_PATH",
     "Journal",
     "JournalEntry",
     "StartRef",
@@ -34,54 +42,11 @@ __all__ = [
     "default_journal_path",
 ]
 
-ENV_JOURNAL_PATH = "GIGA_JOURNAL_PATH"
-DEFAULT_JOURNAL_PATH = Path("~/.prefect-giga/journal.sqlite3")
 DAY_SECONDS = 24 * 3600
-_SELECT_ONE = "SELECT * FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS starts_v2 (
-    key TEXT NOT NULL,
-    payer TEXT NOT NULL,
-    network TEXT NOT NULL,
-    server TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    tier TEXT NOT NULL,
-    amount_atomic INTEGER NOT NULL,
-    pay_to TEXT NOT NULL,
-    state TEXT NOT NULL,
-    run_id TEXT,
-    run_status TEXT,
-    transaction_hash TEXT,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    updated_at REAL NOT NULL,
-    valid_before REAL,
-    PRIMARY KEY (payer, server, key)
-);
-CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at);
-CREATE TABLE IF NOT EXISTS payees (
-    server TEXT NOT NULL,
-    network TEXT NOT NULL,
-    pay_to TEXT NOT NULL,
-    seen_at REAL NOT NULL,
-    PRIMARY KEY (server, network)
-);
-"""
+_SELECT_ONE = SELECT_STARTS + " WHERE payer = ? AND server = ? AND key = ?"
 
 
-def default_journal_path() -> Path:
-    """``$GIGA_JOURNAL_PATH`` or ``~/.prefect-giga/journal.sqlite3``.
-
-    Example:
-        >>> default_journal_path().name
-        'journal.sqlite3'
-    """
-    configured = os.environ.get(ENV_JOURNAL_PATH)
-    return Path(configured).expanduser() if configured else DEFAULT_JOURNAL_PATH.expanduser()
-
-
-class Journal:
+class Journal(JournalStore):
     """The SQLite payment journal (see the module docstring).
 
     Args:
@@ -95,58 +60,6 @@ class Journal:
         Decimal('0')
     """
 
-    def __init__(
-        self,
-        path: str | Path | None = None,
-        *,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_journal_path()
-        self._clock = clock or time.time
-        self._local = threading.local()
-        self._prepare()
-
-    def _prepare(self) -> None:
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            os.chmod(self.path, 0o600)
-        except OSError as exc:
-            raise GigaConfigError(
-                f"Cannot open the payment journal at {self.path} ({exc.strerror}); set "
-                f"{ENV_JOURNAL_PATH} to a writable file"
-            ) from None
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-
-    def _now(self) -> float:
-        return float(self._clock())
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            # WAL with synchronous=NORMAL: a committed write survives a crash of the process
-            # (what the journal guards against) without an fsync on every commit.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        yield db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
     # --- reads ---------------------------------------------------------------------------
 
     def get(self, ref: StartRef) -> JournalEntry | None:
@@ -158,8 +71,30 @@ class Journal:
     def find(self, key: str) -> list[JournalEntry]:
         """Every start recorded under idempotency key ``key`` (any wallet, any server)."""
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM starts_v2 WHERE key = ?", (key,)).fetchall()
+            rows = db.execute(SELECT_STARTS + " WHERE key = ?", (key,)).fetchall()
         return [entry_from_row(row) for row in rows]
+
+    def origins_of(self, payer: str, key: str) -> dict[str, JournalEntry]:
+        """Where ``payer`` used idempotency key ``key``: each server (canonical form) and its
+        start.
+
+        A key's EIP-3009 nonce does not depend on the server, so a key used at one server
+        must not be signed for at another, and a "nonce already used" reply from a server
+        the key is recorded elsewhere proves nothing about that server's runs.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite3")
+            >>> j.origins_of("0xabc", "job-1")
+            {}
+        """
+        with self._connect() as db:
+            rows = db.execute(
+                SELECT_STARTS + " WHERE payer = ? AND key = ? ORDER BY created_at",
+                (payer.lower(), key),
+            ).fetchall()
+        entries = [entry_from_row(row) for row in rows]
+        return {canonical_origin(e.server): e for e in reversed(entries)}
 
     def spent_today(self, payer: str) -> Decimal:
         """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
@@ -187,7 +122,7 @@ class Journal:
         """
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM starts_v2 WHERE payer = ? AND state = ?",
+                SELECT_STARTS + " WHERE payer = ? AND state = ?",
                 (payer.lower(), StartState.SENT.value),
             ).fetchall()
         entries = [entry_from_row(row) for row in rows]
@@ -206,7 +141,8 @@ class Journal:
         """The payee last paid on ``server`` and ``network``."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT pay_to FROM payees WHERE server = ? AND network = ?", (server, network)
+                "SELECT pay_to FROM payees WHERE server = ? AND network = ?",
+                (canonical_origin(server), network),
             ).fetchone()
         return None if row is None else str(row[0])
 
@@ -222,19 +158,27 @@ class Journal:
         amount: Decimal,
         pay_to: str,
         daily_limit: Decimal | None,
+        fingerprint: str | None = None,
     ) -> JournalEntry:
         """Record a start before it is signed, checking the payer's rolling-day limit.
 
         A start already recorded (and not released) is returned as it is: a retry of the same
-        logical start never counts twice.
+        logical start never counts twice. A start recorded once keeps its nonce for ever.
 
         Raises:
             BudgetExceededError: The payment would take the payer over ``daily_limit``.
+            PaymentError: ``nonce`` differs from the one recorded for this start.
         """
         now = self._now()
         atomic = to_atomic(amount)
         with self._write() as db:
             row = db.execute(_SELECT_ONE, ref.params()).fetchone()
+            if row is not None and entry_from_row(row).nonce != nonce:
+                raise PaymentError(
+                    f"Refusing to sign: start {ref.key!r} is recorded with EIP-3009 nonce "
+                    f"{entry_from_row(row).nonce}, and a payment for it must reuse that nonce, "
+                    f"not {nonce}; nothing was signed"
+                )
             if row is not None and entry_from_row(row).state is not StartState.NOT_CHARGED:
                 return entry_from_row(row)
             if daily_limit is not None:
@@ -254,10 +198,12 @@ class Journal:
                         quote=amount,
                         limit=daily_limit,
                     )
+            if row is not None:
+                fingerprint = entry_from_row(row).fingerprint or fingerprint
             db.execute(
                 "INSERT OR REPLACE INTO starts_v2 (key, payer, network, server, nonce, tier, "
-                "amount_atomic, pay_to, state, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "amount_atomic, pay_to, state, created_at, updated_at, fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     ref.key,
                     ref.payer,
@@ -270,6 +216,7 @@ class Journal:
                     StartState.RESERVED.value,
                     now,
                     now,
+                    fingerprint,
                 ),
             )
             entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
@@ -363,15 +310,103 @@ class Journal:
             db.execute(
                 "INSERT OR REPLACE INTO payees (server, network, pay_to, seen_at) "
                 "VALUES (?, ?, ?, ?)",
-                (server, network, pay_to.lower(), self._now()),
+                (canonical_origin(server), network, pay_to.lower(), self._now()),
             )
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+    # --- guards: one request per key, one nonce secret per wallet, one process per key ----
 
-    def __repr__(self) -> str:
-        return f"Journal(path={str(self.path)!r})"
+    def bind_request(self, ref: StartRef, fingerprint: str) -> None:
+        """Check that ``ref`` is started for the request it was first recorded with.
+
+        A start recorded before fingerprints existed takes this one (once).
+
+        Raises:
+            IdempotencyKeyConflictError: The key was recorded for a different request.
+        """
+        recorded = self.get(ref)  # most starts are new: no write transaction for them
+        if recorded is None or recorded.fingerprint == fingerprint:
+            return
+        with self._write() as db:
+            row = db.execute(_SELECT_ONE, ref.params()).fetchone()
+            if row is None:
+                return
+            entry = entry_from_row(row)
+            if entry.fingerprint is None:
+                db.execute(
+                    "UPDATE starts_v2 SET fingerprint = ? WHERE payer = ? AND server = ? "
+                    "AND key = ?",
+                    (fingerprint, *ref.params()),
+                )
+            elif entry.fingerprint != fingerprint:
+                run = f"run {entry.run_id}" if entry.run_id else "no run yet"
+                raise IdempotencyKeyConflictError(
+                    f"Idempotency key {ref.key!r} was used at {entry.server} ({run}) for a "
+                    "different request (prompt, tier or attachments); a key names one request. "
+                    "Nothing was signed or sent: use a new key for the new request.",
+                    idempotency_key=ref.key,
+                    origin=entry.server,
+                    run_id=entry.run_id,
+                )
+
+    def check_nonce_secret(self, payer: str, fingerprint: str) -> None:
+        """Record the fingerprint of the nonce secret ``payer`` derives nonces from, or check it.
+
+        Raises:
+            GigaConfigError: Another secret was recorded for ``payer``: nonces derived now
+                would differ from those already signed.
+        """
+        with self._write() as db:
+            row = db.execute(
+                "SELECT fingerprint FROM nonce_secrets WHERE payer = ?", (payer.lower(),)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO nonce_secrets (payer, fingerprint, recorded_at) VALUES (?, ?, ?)",
+                    (payer.lower(), fingerprint, self._now()),
+                )
+            elif str(row[0]) != fingerprint:
+                raise GigaConfigError(
+                    f"Refusing to pay: wallet {payer} derived its payment nonces from another "
+                    f"nonce secret on this machine (fingerprint {str(row[0])[:12]}..., this one "
+                    f"{fingerprint[:12]}...). Every worker paying from one wallet must hold the "
+                    "same secret; nothing was signed."
+                )
+
+    def try_lease(
+        self, payer: str, key: str, owner: str, seconds: float, *, replacing: str | None = None
+    ) -> tuple[str, float] | None:
+        """Take (or renew) the lease on ``payer``'s start ``key`` for ``seconds``.
+
+        Args:
+            payer: The paying address.
+            key: The idempotency key.
+            owner: Who takes it (unique per holder).
+            seconds: How long it lasts unless renewed.
+            replacing: Take it over from this holder even before it expires (a holder known
+                to be dead).
+
+        Returns:
+            ``None`` when ``owner`` now holds the lease; else the other holder and when its
+            lease ends (unless renewed).
+        """
+        now = self._now()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT owner, expires_at FROM leases WHERE payer = ? AND key = ?",
+                (payer.lower(), key),
+            ).fetchone()
+            if row is not None and str(row[0]) not in (owner, replacing) and float(row[1]) > now:
+                return str(row[0]), float(row[1])
+            db.execute(
+                "INSERT OR REPLACE INTO leases (payer, key, owner, expires_at) VALUES (?, ?, ?, ?)",
+                (payer.lower(), key, owner, now + seconds),
+            )
+        return None
+
+    def release_lease(self, payer: str, key: str, owner: str) -> None:
+        """Give up ``owner``'s lease on ``payer``'s start ``key`` (no-op when not held)."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM leases WHERE payer = ? AND key = ? AND owner = ?",
+                (payer.lower(), key, owner),
+            )

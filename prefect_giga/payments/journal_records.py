@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from ..core.exchange import canonical_origin
 from ..core.money import to_usd
 
 __all__ = ["JournalEntry", "StartRef", "StartState", "counts_as_spent", "entry_from_row"]
@@ -16,11 +17,13 @@ __all__ = ["JournalEntry", "StartRef", "StartState", "counts_as_spent", "entry_f
 class StartRef:
     """Which logical start: the paying wallet, the server, and the idempotency key.
 
-    The same key on another server or with another wallet is another start.
+    The same key with another wallet is another start; the same key on another server is
+    refused before signing (its nonce would be the same). The server is kept in canonical
+    form (`canonical_origin`).
 
     Example:
-        >>> StartRef("0xABC", "https://giga.dev", "job-1").payer
-        '0xabc'
+        >>> StartRef("0xABC", "https://GIGA.dev:443/", "job-1")
+        StartRef(payer='0xabc', server='https://giga.dev', key='job-1')
     """
 
     payer: str
@@ -29,6 +32,7 @@ class StartRef:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "payer", self.payer.lower())
+        object.__setattr__(self, "server", canonical_origin(self.server))
 
     def params(self) -> tuple[str, str, str]:
         """The SQL parameters that select this start: payer, server, key."""
@@ -73,6 +77,7 @@ class JournalEntry:
     created_at: float
     sent_at: float | None
     valid_before: float | None = None
+    fingerprint: str | None = None
 
     @property
     def ref(self) -> StartRef:
@@ -93,7 +98,7 @@ def counts_as_spent(entry: JournalEntry, now: float) -> bool:
 
 
 def entry_from_row(row: tuple[object, ...]) -> JournalEntry:
-    """A `JournalEntry` from one ``starts_v2`` row, in the table's column order."""
+    """A `JournalEntry` from one ``starts_v2`` row, in ``journal_schema.SELECT_STARTS`` order."""
     (
         key,
         payer,
@@ -111,6 +116,7 @@ def entry_from_row(row: tuple[object, ...]) -> JournalEntry:
         sent_at,
         _updated,
         valid_before,
+        fingerprint,
     ) = row
     return JournalEntry(
         key=str(key),
@@ -128,4 +134,5 @@ def entry_from_row(row: tuple[object, ...]) -> JournalEntry:
         created_at=float(str(created_at)),
         sent_at=None if sent_at is None else float(str(sent_at)),
         valid_before=None if valid_before is None else float(str(valid_before)),
+        fingerprint=None if fingerprint is None else str(fingerprint),
     )

@@ -31,15 +31,15 @@ from ..core.exceptions import (
     InsufficientFundsError,
     OutcomeUnknownError,
     PaymentRejectedError,
-    QuoteRefusedError,
     SettlementFailedError,
 )
 from ..core.http import parse_json
-from ..core.models import PaymentReceipt, Quote, RunStatus, StartedRun
+from ..core.models import PaymentReceipt, RunStatus, StartedRun
 from ..core.money import format_usd
 from .host import PaymentHost, ReconcilePolicy
 from .journal import JournalEntry, StartRef
 from .lane import paid_lane
+from .lease import start_lease
 from .quotes import Offer
 from .replies import (
     PAYMENT_REQUIRED,
@@ -52,6 +52,12 @@ from .replies import (
     rejection_data,
 )
 from .signing import SignedPayment, decode_b64_json, decode_receipt, sign_payment
+from .start_guards import (
+    check_key_use,
+    check_payee,
+    refuse_claim_if_used_elsewhere,
+    refuse_key_used_elsewhere,
+)
 
 __all__ = ["PaidStart", "ReconcilePolicy"]
 
@@ -71,20 +77,43 @@ class PaidStart:
     PATH = "/api/start"
     ACTION = "start"
 
-    def __init__(self, client: PaymentHost, key: str, body: dict[str, Any], tier: str) -> None:
+    def __init__(
+        self,
+        client: PaymentHost,
+        key: str,
+        body: dict[str, Any],
+        tier: str,
+        *,
+        fingerprint: str | None = None,
+    ) -> None:
         self.client = client
         self.key = key
         self.body = body
         self.tier = tier
+        self.fingerprint = fingerprint
         self.journal = client.journal
         self.ref = StartRef(client.address, client.base_url, key)
         self.quote_key = tier  # which remembered quotes this call may reuse
 
     async def run(self) -> StartedRun:
-        """Start (or re-attach to) the run for this key."""
+        """Start (or re-attach to) the run for this key.
+
+        The key must name the request it was first used for, at this server only; while
+        another process drives the same start, this one waits for its lease, then
+        re-attaches to the run it started.
+        """
+        check_key_use(self.journal, self.ref, self.fingerprint)
         recorded = self.journal.get(self.ref)
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
+        async with start_lease(self.journal, self.client.address, self.key):
+            recorded = self.journal.get(self.ref)
+            if recorded is not None and recorded.run_id is not None:
+                return self._reattached(recorded)
+            refuse_key_used_elsewhere(self.journal, self.ref)  # the lease spans every server
+            return await self._run_leased()
+
+    async def _run_leased(self) -> StartedRun:
         client = self.client
         offer = client.quotes.recent(self.quote_key)
         if offer is None:
@@ -110,13 +139,21 @@ class PaidStart:
             return await self._settle(reply, payment, sent_at)
 
     async def _authorize(self, offer: Offer) -> SignedPayment:
-        """Check the payee and the budgets, record the start, and sign (same nonce always)."""
+        """Check the payee and the budgets, record the start, and sign (same nonce always).
+
+        A start the journal already recorded is signed with its recorded nonce, whatever the
+        wallet would derive today.
+        """
         client = self.client
         quote = offer.quote
-        self._check_payee(quote)
+        check_payee(client, quote)
         if client.before_payment is not None:
             await client.before_payment(quote)
-        nonce = client.wallet.payment_nonce(self.key)
+        recorded = self.journal.get(self.ref)
+        nonce = recorded.nonce if recorded is not None else client.wallet.payment_nonce(self.key)
+        secret = client.wallet.nonce_secret_fingerprint
+        if recorded is None and secret is not None:
+            self.journal.check_nonce_secret(client.address, secret)
         self.journal.reserve(
             self.ref,
             network=quote.network,
@@ -125,6 +162,7 @@ class PaidStart:
             amount=quote.amount,
             pay_to=quote.pay_to,
             daily_limit=client.max_spend_per_day,
+            fingerprint=self.fingerprint,
         )
         return await sign_payment(
             client.wallet,
@@ -156,20 +194,6 @@ class PaidStart:
         client.exchange.check(response, what)
         return self._started(response, None, what)
 
-    def _check_payee(self, quote: Quote) -> None:
-        client = self.client
-        if not client.pin_payee or client.policy.allowed_payees is not None:
-            return
-        pinned = self.journal.pinned_payee(client.base_url, quote.network)
-        if pinned is not None and pinned != quote.pay_to.lower():
-            raise QuoteRefusedError(
-                f"Refusing to pay: {client.base_url} asks to be paid at {quote.pay_to}, but it "
-                f"was paid at {pinned} before (payee pinning); nothing was signed. If the change "
-                "is genuine, list the new address in allowed_payees.",
-                reason="payee_changed",
-                quote=quote.amount,
-            )
-
     # --- the paid request ------------------------------------------------------------------
 
     async def _send(self, payment: SignedPayment) -> Reply:
@@ -192,6 +216,7 @@ class PaidStart:
         if reply.kind is ReplyKind.STARTED and response is not None:
             return await self._accept(response, payment, sent_at)
         if reply.kind is ReplyKind.NONCE_USED:
+            refuse_claim_if_used_elsewhere(self.client, self.ref, payment.nonce)
             return await self._claim(payment, sent_at, "an earlier attempt was paid")
         if reply.kind is ReplyKind.REDIRECTED:
             raise GigaProtocolError(
@@ -222,6 +247,7 @@ class PaidStart:
         if reply.kind is ReplyKind.STARTED and reply.response is not None:
             return await self._accept(reply.response, payment, sent_at)
         if reply.kind is ReplyKind.NONCE_USED:
+            refuse_claim_if_used_elsewhere(self.client, self.ref, payment.nonce)
             return await self._claim(payment, sent_at, "an earlier attempt was paid")
         conclusive = reply.kind in (
             ReplyKind.NOT_SETTLED,

@@ -85,7 +85,8 @@ class FaultLayer:
                     self.emulator.record_paid_request(status)
                     hold += faults.take_paid_hold()
                 if hold > 0:
-                    await self.emulator.wait(hold)
+                    releases = faults.releases
+                    await self.emulator.wait(hold, cut_short=lambda: faults.releases != releases)
             await send(message)
 
         credentialed = any(name in names for name in _CREDENTIALS)

@@ -91,6 +91,7 @@ class Faults:
     def __init__(self, seed: int = 0) -> None:
         self._seed = seed
         self._lock = threading.Lock()
+        self.releases = 0
         self.clear()
 
     def clear(self) -> None:
@@ -154,6 +155,11 @@ class Faults:
         with self._lock:
             self.hold_paid = seconds
             self.hold_paid_count = count
+
+    def release_held_replies(self) -> None:
+        """Let every reply held right now (`hold_reply`, `hold_paid_replies`) go at once."""
+        with self._lock:
+            self.releases += 1
 
     def garble(self, endpoint: str, body: bytes | None = None, *, count: int | None = None) -> None:
         """Replace ``endpoint``'s 2xx bodies with ``body`` (default an HTML error page)."""

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 
 from starlette.types import ASGIApp
@@ -182,10 +183,11 @@ class EmulatorState:
         """Whether the server is shutting down (held replies and endless bodies end)."""
         return self._stopping.is_set()
 
-    async def wait(self, seconds: float) -> None:
-        """Sleep real ``seconds`` (latency and held replies), cut short when stopping."""
+    async def wait(self, seconds: float, *, cut_short: Callable[[], bool] | None = None) -> None:
+        """Sleep real ``seconds`` (latency and held replies), cut short when stopping or when
+        ``cut_short()`` turns true (a test released held replies)."""
         deadline = time.monotonic() + seconds
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not (cut_short is not None and cut_short()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return

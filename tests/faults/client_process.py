@@ -9,7 +9,8 @@ Usage::
     python tests/faults/client_process.py URL WALLET:KEY [WALLET:KEY ...] [--daily-limit USD]
 
 ``WALLET`` is an index for `items.wallet_key`; ``KEY`` the idempotency key. Items of one
-wallet share one client, and all items start concurrently.
+wallet share one client, and all items start concurrently. When a start waits for another
+process's lease on its key, a line ``{"event": "lease_wait"}`` is written first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
@@ -51,6 +53,14 @@ async def _start(client: GigaClient, key: str) -> None:
     )
 
 
+class _LeaseWaits(logging.Handler):
+    """Reports the journal-lease waits the payments logger announces, as JSON lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Waiting for start"):
+            _report({"event": "lease_wait"})
+
+
 async def main(url: str, items: list[tuple[int, str]], daily_limit: str | None) -> None:
     clients = {
         index: GigaClient(
@@ -75,5 +85,8 @@ if __name__ == "__main__":
     parser.add_argument("items", nargs="+", metavar="WALLET:KEY")
     parser.add_argument("--daily-limit", default=None)
     args = parser.parse_args()
+    payments_logger = logging.getLogger("prefect_giga.payments")
+    payments_logger.setLevel(logging.INFO)
+    payments_logger.addHandler(_LeaseWaits())
     pairs = [(int(item.split(":", 1)[0]), item.split(":", 1)[1]) for item in args.items]
     asyncio.run(main(args.url, pairs, args.daily_limit))

@@ -294,7 +294,7 @@ def outcomes_of(process: subprocess.Popen[str], timeout: float = 60) -> dict[str
     out, err = process.communicate(timeout=timeout)
     assert process.returncode == 0, f"client process failed ({process.returncode}):\n{err}"
     lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return {line["key"]: line for line in lines}
+    return {line["key"]: line for line in lines if "key" in line}
 
 
 class Trap:

@@ -126,6 +126,7 @@ PUBLIC_NAMES = {
         "GigaTimeoutError",
         "GigaTransportError",
         "HarvestedFile",
+        "IdempotencyKeyConflictError",
         "InsufficientFundsError",
         "ItemOutcome",
         "LinkExpiredError",

@@ -1,0 +1,115 @@
+"""The payment journal's tables, and the migration that brings an older journal file up to date.
+
+Old files keep working: columns are only ever added, and servers recorded in an older form
+(``https://Giga.dev:443/``) are rewritten to the canonical one the journal looks them up by.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..core.exchange import canonical_origin
+
+__all__ = ["SCHEMA_VERSION", "SELECT_STARTS", "migrate"]
+
+SCHEMA_VERSION = 3
+"""``PRAGMA user_version`` once `migrate` has run: 3 adds request fingerprints, leases,
+nonce-secret fingerprints and canonical server names."""
+
+SELECT_STARTS = (
+    "SELECT key, payer, network, server, nonce, tier, amount_atomic, pay_to, state, run_id, "
+    "run_status, transaction_hash, created_at, sent_at, updated_at, valid_before, fingerprint "
+    "FROM starts_v2"
+)
+"""Every ``starts_v2`` column, in the order `entry_from_row` reads them."""
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS starts_v2 (
+        key TEXT NOT NULL,
+        payer TEXT NOT NULL,
+        network TEXT NOT NULL,
+        server TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        amount_atomic INTEGER NOT NULL,
+        pay_to TEXT NOT NULL,
+        state TEXT NOT NULL,
+        run_id TEXT,
+        run_status TEXT,
+        transaction_hash TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        updated_at REAL NOT NULL,
+        valid_before REAL,
+        fingerprint TEXT,
+        PRIMARY KEY (payer, server, key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_key ON starts_v2 (payer, key)",
+    """CREATE TABLE IF NOT EXISTS payees (
+        server TEXT NOT NULL,
+        network TEXT NOT NULL,
+        pay_to TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (server, network)
+    )""",
+    """CREATE TABLE IF NOT EXISTS leases (
+        payer TEXT NOT NULL,
+        key TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (payer, key)
+    )""",
+    """CREATE TABLE IF NOT EXISTS nonce_secrets (
+        payer TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    )""",
+)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Create the tables, or bring an older journal up to `SCHEMA_VERSION`.
+
+    Call it inside a write transaction, so two processes opening one old file migrate it
+    once.
+
+    Example:
+        >>> db = sqlite3.connect(":memory:")
+        >>> migrate(db)
+        >>> db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        True
+    """
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version >= SCHEMA_VERSION:
+        return
+    for statement in _TABLES:
+        db.execute(statement)
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(starts_v2)")}
+    if "fingerprint" not in columns:  # a version 1 or 2 file: its rows accept any request once
+        db.execute("ALTER TABLE starts_v2 ADD COLUMN fingerprint TEXT")
+    _canonical_servers(db, "starts_v2")
+    _canonical_servers(db, "payees")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+_SERVER_QUERIES = {
+    "starts_v2": (
+        "SELECT DISTINCT server FROM starts_v2",
+        "UPDATE OR IGNORE starts_v2 SET server = ? WHERE server = ?",
+    ),
+    "payees": (
+        "SELECT DISTINCT server FROM payees",
+        "UPDATE OR IGNORE payees SET server = ? WHERE server = ?",
+    ),
+}
+
+
+def _canonical_servers(db: sqlite3.Connection, table: str) -> None:
+    # A row whose canonical form is already taken stays as it is (UPDATE OR IGNORE): the
+    # journal's cross-origin lookups compare canonical forms, so it is still found.
+    select, update = _SERVER_QUERIES[table]
+    for server in [str(row[0]) for row in db.execute(select)]:
+        canonical = canonical_origin(server)
+        if canonical != server:
+            db.execute(update, (canonical, server))
