@@ -179,19 +179,19 @@ class Journal:
         ).fetchone()
         return int(row[0])
 
-    def in_flight(self, payer: str, *, exclude: StartRef | None = None) -> list[JournalEntry]:
-        """Starts of ``payer`` whose paid request left but got no run yet (but ``exclude``).
+    def unresolved(self, payer: str, server: str, *, exclude: StartRef) -> list[JournalEntry]:
+        """Starts of ``payer`` on ``server`` that may own a run the journal cannot name.
 
-        A start only ``RESERVED`` never left (``mark_sent`` comes before the send), so it
-        cannot own a run.
+        Those whose paid request left and got no run yet (``SENT``, whatever their send
+        time) and those paid with an unusable run id (``UNUSABLE``); all but ``exclude``.
         """
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM starts_v2 WHERE payer = ? AND state = ?",
-                (payer.lower(), StartState.SENT.value),
+                "SELECT * FROM starts_v2 WHERE payer = ? AND server = ? AND state IN (?, ?)",
+                (payer.lower(), server, StartState.SENT.value, StartState.UNUSABLE.value),
             ).fetchall()
         entries = [entry_from_row(row) for row in rows]
-        return [e for e in entries if exclude is None or e.ref != exclude]
+        return [e for e in entries if e.ref != exclude]
 
     def known_run_ids(self, payer: str) -> set[str]:
         """Run ids the journal already assigned to a start of ``payer``."""
@@ -336,6 +336,41 @@ class Journal:
                     run_status,
                     now,
                     *ref.params(),
+                ),
+            )
+
+    def mark_unsent(self, ref: StartRef) -> None:
+        """The start's only paid request failed before any byte of it was written.
+
+        It goes back to ``RESERVED`` (never sent): the server never saw it, so the same
+        signed payment may be sent again.
+        """
+        with self._write() as db:
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, sent_at = NULL, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ? AND state = ?",
+                (
+                    StartState.RESERVED.value,
+                    self._now(),
+                    *ref.params(),
+                    StartState.SENT.value,
+                ),
+            )
+
+    def mark_unusable(self, ref: StartRef) -> None:
+        """The server took the payment but named the run with an unusable id.
+
+        The start stays spent and is never paid again (`StartState.UNUSABLE`).
+        """
+        with self._write() as db:
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+                (
+                    StartState.UNUSABLE.value,
+                    self._now(),
+                    *ref.params(),
+                    StartState.STARTED.value,
                 ),
             )
 

@@ -17,7 +17,6 @@ get right is *finding the run* when a reply is lost; this module does that:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,13 +31,15 @@ from ..core.exceptions import (
     OutcomeUnknownError,
     PaymentRejectedError,
     QuoteRefusedError,
+    RequestNotSentError,
     SettlementFailedError,
 )
 from ..core.http import parse_json
+from ..core.ids import is_valid_run_id
 from ..core.models import PaymentReceipt, Quote, RunStatus, StartedRun
 from ..core.money import format_usd
 from .host import PaymentHost, ReconcilePolicy
-from .journal import JournalEntry, StartRef
+from .journal import JournalEntry, StartRef, StartState
 from .lane import paid_lane
 from .quotes import Offer
 from .replies import (
@@ -54,6 +55,10 @@ from .replies import (
 from .signing import SignedPayment, decode_b64_json, decode_receipt, sign_payment
 
 __all__ = ["PaidStart", "ReconcilePolicy"]
+
+
+class _UnusableRunIdError(GigaProtocolError):
+    """A reply names its run with an id that fails `check_run_id`."""
 
 
 class PaidStart:
@@ -79,12 +84,15 @@ class PaidStart:
         self.journal = client.journal
         self.ref = StartRef(client.address, client.base_url, key)
         self.quote_key = tier  # which remembered quotes this call may reuse
+        self.sent_at = 0.0  # when the first paid request that was written left
 
     async def run(self) -> StartedRun:
         """Start (or re-attach to) the run for this key."""
         recorded = self.journal.get(self.ref)
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
+        if recorded is not None and recorded.state is StartState.UNUSABLE:
+            raise self._unusable(recorded.nonce, recorded.payer)
         client = self.client
         offer = client.quotes.recent(self.quote_key)
         if offer is None:
@@ -94,7 +102,6 @@ class PaidStart:
             offer = probed
         payment = await self._authorize(offer)
         async with paid_lane(client.address, client.base_url):
-            sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
             reply = await self._send(payment)
             if reply.kind is ReplyKind.REJECTED and offer.from_cache and not is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
@@ -105,9 +112,8 @@ class PaidStart:
                 if isinstance(probed, StartedRun):
                     return probed
                 payment = await self._authorize(probed)
-                self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
                 reply = await self._send(payment)
-            return await self._settle(reply, payment, sent_at)
+            return await self._settle(reply, payment)
 
     async def _authorize(self, offer: Offer) -> SignedPayment:
         """Check the payee and the budgets, record the start, and sign (same nonce always)."""
@@ -173,26 +179,52 @@ class PaidStart:
     # --- the paid request ------------------------------------------------------------------
 
     async def _send(self, payment: SignedPayment) -> Reply:
-        try:
-            response = await self.client.exchange.send(
-                "POST",
-                self.PATH,
-                f"{self.ACTION} (paid)",
-                json=self.body,
-                headers={PAYMENT_SIGNATURE: payment.header},
-            )
-        except (GigaTransportError, GigaProtocolError) as exc:
-            return Reply(ReplyKind.UNKNOWN, why=str(exc))
-        return classify(response)
+        """Send the paid request; one that failed before any byte was written is sent again
+        (the same signed payment) as the retry policy allows, and is ``NOT_SENT`` at the end.
+        """
 
-    async def _settle(self, reply: Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+        async def attempt() -> Reply:
+            recorded = self.journal.get(self.ref)
+            written_before = recorded is not None and recorded.sent_at is not None
+            self.sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
+            try:
+                response = await self.client.exchange.send(
+                    "POST",
+                    self.PATH,
+                    f"{self.ACTION} (paid)",
+                    json=self.body,
+                    headers={PAYMENT_SIGNATURE: payment.header},
+                )
+            except RequestNotSentError:
+                if not written_before:  # the server never saw this start at all
+                    self.journal.mark_unsent(self.ref)
+                raise
+            except (GigaTransportError, GigaProtocolError) as exc:
+                return Reply(ReplyKind.UNKNOWN, why=str(exc))
+            return classify(response)
+
+        try:
+            return await self.client.retry.call(attempt)
+        except RequestNotSentError as exc:
+            return Reply(ReplyKind.NOT_SENT, why=str(exc))
+
+    async def _settle(self, reply: Reply, payment: SignedPayment) -> StartedRun:
+        if reply.kind is ReplyKind.NOT_SENT:
+            recorded = self.journal.get(self.ref)
+            if recorded is not None and recorded.state is StartState.RESERVED:
+                raise RequestNotSentError(
+                    f"{reply.why}. The paid start was never sent, so nothing was charged; "
+                    "retrying with the same idempotency key is safe (the same signed payment "
+                    "is used)."
+                )
+            reply = Reply(ReplyKind.UNKNOWN, why=reply.why)  # an earlier attempt was sent
         if reply.kind is ReplyKind.UNKNOWN:
-            return await self._reconcile(reply, payment, sent_at)
+            return await self._reconcile(reply, payment)
         response = reply.response
         if reply.kind is ReplyKind.STARTED and response is not None:
-            return await self._accept(response, payment, sent_at)
+            return await self._accept(response, payment)
         if reply.kind is ReplyKind.NONCE_USED:
-            return await self._claim(payment, sent_at, "an earlier attempt was paid")
+            return await self._claim(payment, "an earlier attempt was paid")
         if reply.kind is ReplyKind.REDIRECTED:
             raise GigaProtocolError(
                 f"{self.ACTION} (paid): the server answered with a redirect ({reply.why}); it "
@@ -202,7 +234,7 @@ class PaidStart:
         self.journal.mark_not_charged(self.ref)  # counted until the authorization expires
         raise self._refusal(reply, payment)
 
-    async def _reconcile(self, reply: Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+    async def _reconcile(self, reply: Reply, payment: SignedPayment) -> StartedRun:
         """The reply was lost: re-send the same payment, then claim the run if need be.
 
         After a lost reply, a refused or unsettled re-send proves nothing about the first
@@ -220,26 +252,36 @@ class PaidStart:
             if reply.kind in (ReplyKind.STARTED, ReplyKind.NONCE_USED):
                 break
         if reply.kind is ReplyKind.STARTED and reply.response is not None:
-            return await self._accept(reply.response, payment, sent_at)
+            return await self._accept(reply.response, payment)
         if reply.kind is ReplyKind.NONCE_USED:
-            return await self._claim(payment, sent_at, "an earlier attempt was paid")
+            return await self._claim(payment, "an earlier attempt was paid")
         conclusive = reply.kind in (
             ReplyKind.NOT_SETTLED,
             ReplyKind.REJECTED,
             ReplyKind.BAD_REQUEST,
         )
         fallback = self._refusal(reply, payment) if conclusive else None
-        return await self._claim(payment, sent_at, reply.why or "the reply was lost", fallback)
+        return await self._claim(payment, reply.why or "the reply was lost", fallback)
 
-    async def _accept(
-        self, response: httpx.Response, payment: SignedPayment, sent_at: float
-    ) -> StartedRun:
+    async def _accept(self, response: httpx.Response, payment: SignedPayment) -> StartedRun:
         try:
             started = self._started(response, payment, f"{self.ACTION} (paid)")
+        except _UnusableRunIdError:
+            self.journal.mark_unusable(self.ref)
+            raise self._unusable(payment.nonce, payment.payer) from None
         except GigaProtocolError as exc:
-            return await self._claim(payment, sent_at, f"paid, but {exc}")
+            return await self._claim(payment, f"paid, but {exc}")
         self._record(started)
         return started
+
+    def _unusable(self, nonce: str, payer: str) -> GigaProtocolError:
+        return GigaProtocolError(
+            f"{self.ACTION} (paid): the server took the payment for idempotency key {self.key!r} "
+            f"(EIP-3009 nonce {nonce} of {payer}) but named its run with an id that is not a "
+            "valid run id. The start is recorded as paid with an unusable run and will never be "
+            "paid again; ask the server's operator about the run, or start again with a new "
+            "idempotency key (which pays again)."
+        )
 
     def _refusal(self, reply: Reply, payment: SignedPayment) -> GigaError:
         response = reply.response
@@ -258,34 +300,35 @@ class PaidStart:
     async def _claim(
         self,
         payment: SignedPayment,
-        sent_at: float,
         why: str,
         none_found: GigaError | None = None,
     ) -> StartedRun:
         """Claim the single run that can only be this start's, or say the outcome is unknown.
 
         With ``none_found``, no candidate at all means the server's refusal stands: that
-        error is raised (the start stays counted until its authorization expires).
+        error is raised (the start stays counted until its authorization expires). A claim
+        that cannot list the runs says the outcome is unknown, never "not charged".
         """
         client = self.client
-        since = datetime.fromtimestamp(sent_at, timezone.utc) - timedelta(
+        since = datetime.fromtimestamp(self.sent_at, timezone.utc) - timedelta(
             seconds=client.reconcile.claim_window
         )
-        known = self.journal.known_run_ids(client.address)
-        candidates: list[str] = []
-        with contextlib.suppress(GigaError):
+        listed: list[str] = []
+        try:
             async for run in client.iter_runs():
                 if run.created_at < since:
                     if run.updated_at < since:
                         break
                     continue
-                if run.id not in known:
-                    candidates.append(run.id)
-        others = [
-            e
-            for e in self.journal.in_flight(client.address, exclude=self.ref)
-            if e.server == client.base_url and (e.sent_at or 0) >= since.timestamp()
-        ]
+                listed.append(run.id)
+        except GigaError as exc:
+            raise self._outcome_unknown(
+                payment, f"{why}; the runs could not be listed to check ({exc})", ()
+            ) from exc
+        # Read the journal after listing: a run another start recorded meanwhile is known.
+        known = self.journal.known_run_ids(client.address)
+        candidates = [run_id for run_id in listed if run_id not in known]
+        others = self.journal.unresolved(client.address, client.base_url, exclude=self.ref)
         if len(candidates) == 1 and not others:
             started = StartedRun(
                 run_id=candidates[0],
@@ -299,17 +342,27 @@ class PaidStart:
         if none_found is not None and not candidates and not others:
             self.journal.mark_not_charged(self.ref)
             raise none_found
-        raise OutcomeUnknownError(
-            f"The paid start's outcome is unknown ({why}) and its run cannot be identified "
-            f"for certain ({len(candidates)} candidate run(s), {len(others)} other start(s) of "
-            f"this wallet in flight). Look up EIP-3009 nonce {payment.nonce} of "
-            f"{payment.payer} on {client.network.name}: a transferWithAuthorization with it "
-            "means it was paid. Retrying with the same idempotency key can never pay twice.",
+        raise self._outcome_unknown(
+            payment,
+            f"{why}; its run cannot be identified for certain ({len(candidates)} candidate "
+            f"run(s), {len(others)} other start(s) of this wallet without a known run)",
+            tuple(candidates),
+        )
+
+    def _outcome_unknown(
+        self, payment: SignedPayment, why: str, candidates: tuple[str, ...]
+    ) -> OutcomeUnknownError:
+        network = self.client.network
+        return OutcomeUnknownError(
+            f"The paid start's outcome is unknown ({why}). Look up EIP-3009 nonce "
+            f"{payment.nonce} of {payment.payer} on {network.name}: a "
+            "transferWithAuthorization with it means it was paid. Retrying with the same "
+            "idempotency key can never pay twice.",
             idempotency_key=self.key,
             payment_nonce=payment.nonce,
             payer=payment.payer,
-            network=client.network.caip2,
-            candidate_run_ids=tuple(candidates),
+            network=network.caip2,
+            candidate_run_ids=candidates,
         )
 
     # --- results ---------------------------------------------------------------------------
@@ -334,6 +387,8 @@ class PaidStart:
         run_id = data.get("runId")
         if not isinstance(run_id, str) or not run_id:
             raise GigaProtocolError(f"{what}: the reply has no runId")
+        if not is_valid_run_id(run_id):
+            raise _UnusableRunIdError(f"{what}: the reply's run id is not a valid run id")
         try:
             status = RunStatus(data.get("status", "running"))
         except ValueError:

@@ -18,7 +18,14 @@ from prefect_giga.testing import AgentContext, AgentResult, GigaEmulator, defaul
 
 from .items import prompt_for, wallet_key
 from .report import REPORT
-from .support import audit_ledger, fetch_output, make_client, nonce_of, start_until_known
+from .support import (
+    Outcome,
+    audit_ledger,
+    fetch_output,
+    make_client,
+    nonce_of,
+    start_until_known,
+)
 
 WALLETS = [wallet_key(500 + i) for i in range(4)]
 PER_WALLET = 8
@@ -63,12 +70,11 @@ async def test_concurrent_starts_of_four_wallets_reconcile_every_lost_reply(
     lost = 12 if loss != "held" else len(WALLETS)
     REPORT.starts += len(items)
     REPORT.faults[kind] += lost
-    REPORT.unknown += lost
+    unknown = [o for o in outcomes if o.errors or (o.started and o.started.reconciled)]
+    REPORT.unknown += len(unknown)
+    REPORT.starts_resolved(unknown)
     REPORT.outputs_checked += sum(fetched)
     REPORT.outputs_lost += len(items) - sum(fetched)
-    for outcome in outcomes:
-        if outcome.started is not None and outcome.started.reconciled:
-            REPORT.resolved[outcome.resolution] += 1
     assert all(o.started is not None for o in outcomes), [o.errors for o in outcomes]
     assert all(fetched) and len(fetched) == len(items)  # each claimed run is this start's own
     assert sum(o.started.reconciled for o in outcomes if o.started) == lost
@@ -99,13 +105,14 @@ async def test_cancelled_start_is_reconciled_by_its_retry_and_paid_once(
         entry = next(iter(giga.journal.find("cancelled")), None)
         assert entry is not None and entry.state is StartState.SENT and entry.run_id is None
         started = await giga.start(prompt_for("cancelled"), idempotency_key="cancelled")
-        assert await fetch_output(giga, started.run_id, "cancelled", tmp_path)
+        fetched = await fetch_output(giga, started.run_id, "cancelled", tmp_path)
         again = await giga.start(prompt_for("cancelled"), idempotency_key="cancelled")
     REPORT.starts += 1
     REPORT.faults["start cancelled after settlement"] += 1
     REPORT.unknown += 1
-    REPORT.resolved["claimed from /api/list"] += 1
-    REPORT.outputs_checked += 1
+    REPORT.starts_resolved([Outcome("cancelled", started, errors=["CancelledError"])])
+    REPORT.outputs_checked += fetched
+    assert fetched
     assert started.reconciled and again.reattached and again.run_id == started.run_id
     [paid] = emulator.ledger
     assert paid.run_id == started.run_id and paid.nonce == nonce_of(key, "cancelled")
@@ -140,8 +147,8 @@ async def test_lost_reply_beside_an_unresolved_start_of_the_same_wallet_stays_un
     REPORT.starts += 2
     REPORT.faults["start cancelled after settlement"] += 1
     REPORT.faults["reply dropped after settlement"] += 1
-    REPORT.unknown += 2
-    REPORT.left_unknown += 2
+    REPORT.unknown += len(errors)
+    REPORT.left_unknown += len(errors)
     assert errors == {"amb-2": 2, "amb-1": 1}
     audit = audit_ledger(emulator, [(key, "amb-1"), (key, "amb-2")])
     assert audit.per_key == {"amb-1": 1, "amb-2": 1}

@@ -138,6 +138,7 @@ PUBLIC_NAMES = {
         "Quote",
         "QuoteRefusedError",
         "RateLimitedError",
+        "RequestNotSentError",
         "ResumeBodyRefusedError",
         "RetryPolicy",
         "Run",
