@@ -60,6 +60,15 @@ CREATE TABLE IF NOT EXISTS starts_v2 (
     PRIMARY KEY (payer, server, key)
 );
 CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at);
+CREATE TABLE IF NOT EXISTS paid_flights (
+    payer TEXT NOT NULL,
+    server TEXT NOT NULL,
+    key TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    owner INTEGER NOT NULL,
+    PRIMARY KEY (payer, server, key)
+);
 CREATE TABLE IF NOT EXISTS payees (
     server TEXT NOT NULL,
     network TEXT NOT NULL,
@@ -123,6 +132,10 @@ class Journal:
     def _now(self) -> float:
         return float(self._clock())
 
+    def now(self) -> float:
+        """The journal's clock (seconds since the epoch)."""
+        return self._now()
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -135,6 +148,13 @@ class Journal:
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
         yield db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` write transaction, for the journal's companion tables
+        (the paid lane's ``paid_flights``)."""
+        with self._write() as db:
+            yield db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -275,32 +295,40 @@ class Journal:
             entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
         return entry_from_row(entry)
 
-    def mark_sent(self, ref: StartRef, *, valid_before: int) -> float:
+    def mark_sent(self, ref: StartRef, *, valid_before: int) -> tuple[float, bool]:
         """The paid request is about to leave: from now on its outcome may be unknown.
 
         Returns:
-            When the start's first paid request left (seconds since the epoch).
+            When the start's first written paid request left (seconds since the epoch), and
+            whether one had left before this one.
         """
-        now = self._now()
         with self._write() as db:
-            db.execute(
-                "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
-                "valid_before = MAX(COALESCE(valid_before, 0), ?) "
-                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
-                (
-                    StartState.SENT.value,
-                    now,
-                    now,
-                    valid_before,
-                    *ref.params(),
-                    StartState.STARTED.value,
-                ),
-            )
-            row = db.execute(
-                "SELECT sent_at FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
-                ref.params(),
-            ).fetchone()
-        return float(row[0]) if row is not None and row[0] is not None else now
+            return self.mark_sent_in(db, ref, valid_before=valid_before)
+
+    def mark_sent_in(
+        self, db: sqlite3.Connection, ref: StartRef, *, valid_before: int
+    ) -> tuple[float, bool]:
+        """`mark_sent` inside a `transaction` the caller holds (the paid lane's check)."""
+        now = self._now()
+        before = db.execute(
+            "SELECT sent_at FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
+            ref.params(),
+        ).fetchone()
+        db.execute(
+            "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
+            "valid_before = MAX(COALESCE(valid_before, 0), ?) "
+            "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+            (
+                StartState.SENT.value,
+                now,
+                now,
+                valid_before,
+                *ref.params(),
+                StartState.STARTED.value,
+            ),
+        )
+        sent_before = before is not None and before[0] is not None
+        return (float(before[0]) if sent_before else now), sent_before
 
     def mark_started(
         self,

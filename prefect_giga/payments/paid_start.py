@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -28,7 +27,6 @@ from ..core.exceptions import (
     GigaProtocolError,
     GigaTransportError,
     InsufficientFundsError,
-    OutcomeUnknownError,
     PaymentRejectedError,
     QuoteRefusedError,
     RequestNotSentError,
@@ -38,9 +36,10 @@ from ..core.http import parse_json
 from ..core.ids import is_valid_run_id
 from ..core.models import PaymentReceipt, Quote, RunStatus, StartedRun
 from ..core.money import format_usd
+from .claim import claim_run
 from .host import PaymentHost, ReconcilePolicy
 from .journal import JournalEntry, StartRef, StartState
-from .lane import paid_lane
+from .lane import PaidLane, in_flight_slot
 from .quotes import Offer
 from .replies import (
     PAYMENT_REQUIRED,
@@ -85,6 +84,8 @@ class PaidStart:
         self.ref = StartRef(client.address, client.base_url, key)
         self.quote_key = tier  # which remembered quotes this call may reuse
         self.sent_at = 0.0  # when the first paid request that was written left
+        timeout = client.exchange.timeout
+        self.lane = PaidLane(self.journal, self.ref, lease=max(60.0, 3 * timeout))
 
     async def run(self) -> StartedRun:
         """Start (or re-attach to) the run for this key."""
@@ -101,7 +102,12 @@ class PaidStart:
                 return probed
             offer = probed
         payment = await self._authorize(offer)
-        async with paid_lane(client.address, client.base_url):
+        async with in_flight_slot(client.address, client.base_url, client.reconcile.paid_in_flight):
+            return await self._pay(offer, payment)
+
+    async def _pay(self, offer: Offer, payment: SignedPayment) -> StartedRun:
+        client = self.client
+        try:
             reply = await self._send(payment)
             if reply.kind is ReplyKind.REJECTED and offer.from_cache and not is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
@@ -114,6 +120,8 @@ class PaidStart:
                 payment = await self._authorize(probed)
                 reply = await self._send(payment)
             return await self._settle(reply, payment)
+        finally:
+            self.lane.ended()  # in flight no more, reconciled or not: the gate opens
 
     async def _authorize(self, offer: Offer) -> SignedPayment:
         """Check the payee and the budgets, record the start, and sign (same nonce always)."""
@@ -184,9 +192,7 @@ class PaidStart:
         """
 
         async def attempt() -> Reply:
-            recorded = self.journal.get(self.ref)
-            written_before = recorded is not None and recorded.sent_at is not None
-            self.sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
+            self.sent_at, written_before = await self.lane.admit(payment.valid_before)
             try:
                 response = await self.client.exchange.send(
                     "POST",
@@ -198,10 +204,17 @@ class PaidStart:
             except RequestNotSentError:
                 if not written_before:  # the server never saw this start at all
                     self.journal.mark_unsent(self.ref)
+                self.lane.landed()
                 raise
             except (GigaTransportError, GigaProtocolError) as exc:
+                self.lane.lost()
                 return Reply(ReplyKind.UNKNOWN, why=str(exc))
-            return classify(response)
+            reply = classify(response)
+            if reply.kind is ReplyKind.UNKNOWN:
+                self.lane.lost()
+            else:
+                self.lane.landed()
+            return reply
 
         try:
             return await self.client.retry.call(attempt)
@@ -298,71 +311,10 @@ class PaidStart:
         return self._rejection(response, payment)
 
     async def _claim(
-        self,
-        payment: SignedPayment,
-        why: str,
-        none_found: GigaError | None = None,
+        self, payment: SignedPayment, why: str, none_found: GigaError | None = None
     ) -> StartedRun:
-        """Claim the single run that can only be this start's, or say the outcome is unknown.
-
-        With ``none_found``, no candidate at all means the server's refusal stands: that
-        error is raised (the start stays counted until its authorization expires). A claim
-        that cannot list the runs says the outcome is unknown, never "not charged".
-        """
-        client = self.client
-        since = datetime.fromtimestamp(self.sent_at, timezone.utc) - timedelta(
-            seconds=client.reconcile.claim_window
-        )
-        listed: list[str] = []
-        try:
-            async for run in client.iter_runs():
-                if run.created_at < since:
-                    if run.updated_at < since:
-                        break
-                    continue
-                listed.append(run.id)
-        except GigaError as exc:
-            raise self._outcome_unknown(
-                payment, f"{why}; the runs could not be listed to check ({exc})", ()
-            ) from exc
-        # Read the journal after listing: a run another start recorded meanwhile is known.
-        known = self.journal.known_run_ids(client.address)
-        candidates = [run_id for run_id in listed if run_id not in known]
-        others = self.journal.unresolved(client.address, client.base_url, exclude=self.ref)
-        if len(candidates) == 1 and not others:
-            started = StartedRun(
-                run_id=candidates[0],
-                status=RunStatus.RUNNING,
-                idempotency_key=self.key,
-                reconciled=True,
-                receipt=payment.receipt(""),
-            )
-            self.journal.mark_started(self.ref, started.run_id, transaction=None)
-            return started
-        if none_found is not None and not candidates and not others:
-            self.journal.mark_not_charged(self.ref)
-            raise none_found
-        raise self._outcome_unknown(
-            payment,
-            f"{why}; its run cannot be identified for certain ({len(candidates)} candidate "
-            f"run(s), {len(others)} other start(s) of this wallet without a known run)",
-            tuple(candidates),
-        )
-
-    def _outcome_unknown(
-        self, payment: SignedPayment, why: str, candidates: tuple[str, ...]
-    ) -> OutcomeUnknownError:
-        network = self.client.network
-        return OutcomeUnknownError(
-            f"The paid start's outcome is unknown ({why}). Look up EIP-3009 nonce "
-            f"{payment.nonce} of {payment.payer} on {network.name}: a "
-            "transferWithAuthorization with it means it was paid. Retrying with the same "
-            "idempotency key can never pay twice.",
-            idempotency_key=self.key,
-            payment_nonce=payment.nonce,
-            payer=payment.payer,
-            network=network.caip2,
-            candidate_run_ids=candidates,
+        return await claim_run(
+            self.client, self.lane, payment, sent_at=self.sent_at, why=why, none_found=none_found
         )
 
     # --- results ---------------------------------------------------------------------------

@@ -300,14 +300,18 @@ def spawn_client_process(
     journal: Path,
     *,
     daily_limit: str | None = None,
+    one_at_a_time: bool = False,
 ) -> subprocess.Popen[str]:
-    """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``."""
+    """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``
+    (``one_at_a_time``: one paid request per wallet in flight, `items.ONE_AT_A_TIME`)."""
     env = dict(os.environ)
     env["GIGA_JOURNAL_PATH"] = str(journal)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     args = [sys.executable, str(CLIENT_PROCESS), url, *(f"{w}:{k}" for w, k in items)]
     if daily_limit is not None:
         args += ["--daily-limit", daily_limit]
+    if one_at_a_time:
+        args.append("--one-at-a-time")
     return subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT
     )

@@ -1,6 +1,7 @@
 """Paid replies lost after settlement, with several wallets starting concurrently on one
 server: the same signed payment is re-sent, ``nonce already used`` proves the payment, and
-the run is claimed from ``/api/list`` (the per-wallet paid lane keeps the claim unambiguous)."""
+the run is claimed from ``/api/list`` (one paid request per wallet at a time,
+`ONE_AT_A_TIME`, keeps every claim unambiguous)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from prefect_giga.core.exceptions import OutcomeUnknownError, SettlementFailedEr
 from prefect_giga.payments.journal import StartState
 from prefect_giga.testing import AgentContext, AgentResult, GigaEmulator, default_agent
 
-from .items import prompt_for, wallet_key
+from .items import ONE_AT_A_TIME, prompt_for, wallet_key
 from .report import REPORT
 from .support import (
     Outcome,
@@ -51,7 +52,9 @@ async def test_concurrent_starts_of_four_wallets_reconcile_every_lost_reply(
 ) -> None:
     kind, arm, timeout = LOSSES[loss]
     items = [(key, f"{loss}-{w}-{i}") for w, key in enumerate(WALLETS) for i in range(PER_WALLET)]
-    clients = {key: make_client(emulator, key, timeout=timeout) for key in WALLETS}
+    clients = {
+        key: make_client(emulator, key, timeout=timeout, reconcile=ONE_AT_A_TIME) for key in WALLETS
+    }
     arm(emulator)
     try:
         outcomes = await asyncio.gather(
