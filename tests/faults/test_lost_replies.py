@@ -55,6 +55,9 @@ async def test_concurrent_starts_of_four_wallets_reconcile_every_lost_reply(
     clients = {
         key: make_client(emulator, key, timeout=timeout, reconcile=ONE_AT_A_TIME) for key in WALLETS
     }
+    # Fetching uses its own clients with the default timeout: the short one is for the held
+    # paid replies only, and 32 signed fetches on a loaded machine can outlast it.
+    readers = {key: make_client(emulator, key) for key in WALLETS}
     arm(emulator)
     try:
         outcomes = await asyncio.gather(
@@ -62,13 +65,13 @@ async def test_concurrent_starts_of_four_wallets_reconcile_every_lost_reply(
         )
         fetched = await asyncio.gather(
             *(
-                fetch_output(clients[key], o.started.run_id, ikey, tmp_path, read_first=False)
+                fetch_output(readers[key], o.started.run_id, ikey, tmp_path, read_first=False)
                 for (key, ikey), o in zip(items, outcomes, strict=True)
                 if o.started is not None
             )
         )
     finally:
-        for client in clients.values():
+        for client in [*clients.values(), *readers.values()]:
             await client.aclose()
     lost = 12 if loss != "held" else len(WALLETS)
     REPORT.starts += len(items)
