@@ -185,7 +185,11 @@ class MoneyReport:
     def _figures(self) -> list[str]:
         attempts = sum(self.overspend_attempts.values())
         refused = sum(self.overspend_refused.values())
-        first = sum(n for how, n in self.resolved.items() if not how.startswith(RETRIED))
+        first = sum(
+            n
+            for how, n in self.resolved.items()
+            if not how.startswith(RETRIED) and how != "left unknown"
+        )
         retried = sum(n for how, n in self.resolved.items() if how.startswith(RETRIED))
         unexplained = self.settled_without_run - self.settled_without_run_stashed
         return [
@@ -233,7 +237,8 @@ class MoneyReport:
         lines += [f"| {kind} | {n} |" for kind, n in sorted(self.faults.items())]
         lines += ["", "## How unknown outcomes were resolved", "", "| Resolution | Starts |"]
         lines += ["|---|---|"] + [f"| {how} | {n} |" for how, n in sorted(self.resolved.items())]
-        lines += ["", "## What the first attempt of those starts returned", "", "| First attempt "]
+        lines += ["", "## What the first attempt returned (tests recording it per start)", ""]
+        lines += ["| First attempt "]
         lines[-1] += "| Starts |"
         lines += ["|---|---|"]
         lines += [f"| {what} | {n} |" for what, n in sorted(self.first_attempt.items())]
