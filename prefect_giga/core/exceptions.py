@@ -26,6 +26,7 @@ __all__ = [
     "PaymentRejectedError",
     "QuoteRefusedError",
     "RateLimitedError",
+    "RequestNotSentError",
     "RunFailedError",
     "RunFileNotFoundError",
     "RunNotFoundError",
@@ -60,6 +61,11 @@ class GigaConfigError(GigaError, ValueError):
 
 class GigaTransportError(GigaError):
     """The request did not get an answer: connection refused, reset or timed out."""
+
+
+class RequestNotSentError(GigaTransportError):
+    """The request failed before any byte of it was written (connecting, or waiting for a
+    connection): the server never saw it, so sending it again is safe."""
 
 
 class GigaServerError(GigaError):

@@ -9,6 +9,7 @@ HTTP statuses to `GigaError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -20,9 +21,11 @@ from pydantic import BaseModel, ValidationError
 from .exceptions import (
     AuthenticationError,
     GigaConfigError,
+    GigaError,
     GigaProtocolError,
     GigaServerError,
     GigaTransportError,
+    RequestNotSentError,
     RunNotFoundError,
 )
 from .http import excerpt, raise_for_server_status, transport_errors
@@ -43,12 +46,20 @@ MAX_REPLY_BYTES = 16 * 1024 * 1024
 class Exchange:
     """Sends API requests to one server and reads each reply whole, within a deadline.
 
+    Only time on the wire counts against ``timeout``: waiting for a pool slot (`slots`) or
+    for one of httpcore's connections does not. The deadline starts when the request reaches
+    a connection (httpcore's trace reports connecting or sending), and a request that failed
+    before any byte of it was written raises `RequestNotSentError`, so a paid start knows the
+    server never saw it.
+
     Args:
         base_url: The server, as `normalize_base_url` returns it.
         http: The connection pool; API calls never follow redirects.
-        timeout: Seconds for one request, reply included.
+        timeout: Seconds on the wire for one request, reply included.
         max_in_flight: Requests let into the pool at once; more wait their turn (httpcore's
             pool bookkeeping costs more CPU than it saves when hundreds queue inside it).
+        queue_timeout: Seconds a request that holds a slot may wait for httpcore to give it
+            a connection (default: ten times ``timeout``, at least five minutes).
 
     Example:
         ```python
@@ -65,10 +76,12 @@ class Exchange:
         *,
         timeout: float,
         max_in_flight: int,
+        queue_timeout: float | None = None,
     ) -> None:
         self.base_url = base_url
         self.http = http
         self.timeout = timeout
+        self.queue_timeout = queue_timeout if queue_timeout is not None else max(300, 10 * timeout)
         self.slots = asyncio.Semaphore(max_in_flight)
 
     def url(self, path: str) -> str:
@@ -92,25 +105,72 @@ class Exchange:
         """Send one request and return its whole reply (any status).
 
         Raises:
+            RequestNotSentError: It failed before any byte of it was written.
             GigaTransportError: The connection failed or no complete reply came in time.
             GigaProtocolError: The reply is larger than `MAX_REPLY_BYTES`.
         """
+        configured = self.http.timeout
         request = self.http.build_request(
-            method, self.url(path), json=json, headers=dict(headers or {})
+            method,
+            self.url(path),
+            json=json,
+            headers=dict(headers or {}),
+            # httpcore's wait for a connection is bounded by `queue_timeout`, not httpx's.
+            timeout=httpx.Timeout(
+                connect=configured.connect,
+                read=configured.read,
+                write=configured.write,
+                pool=None,
+            ),
         )
-        with transport_errors(what):
+        async with self.slots:  # waiting for a slot is not time on the wire
+            return await self._send_in_slot(request, what)
+
+    async def _send_in_slot(self, request: httpx.Request, what: str) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        wire = _WireTrace()
+        request.extensions["trace"] = wire.trace
+        traced = _emits_traces(self.http, request)
+        exchange = asyncio.ensure_future(self._exchange(request, what))
+        try:
+            reached = asyncio.ensure_future(wire.reached.wait())
+            try:  # until a connection takes the request: bounded by queue_timeout only
+                await asyncio.wait(
+                    {exchange, reached},
+                    timeout=self.queue_timeout if traced else self.timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                reached.cancel()
+            if not exchange.done() and wire.reached_at is not None:  # on the wire
+                await asyncio.wait({exchange}, timeout=wire.reached_at + self.timeout - loop.time())
+            if not exchange.done():
+                if traced and wire.reached_at is None:
+                    raise RequestNotSentError(
+                        f"{what}: no connection was free within {self.queue_timeout:g} s; "
+                        "the request was not sent"
+                    )
+                raise GigaTransportError(f"{what}: no complete reply within {self.timeout:g} s")
             try:
-                return await asyncio.wait_for(self._exchange(request, what), self.timeout)
-            except asyncio.TimeoutError:
-                raise GigaTransportError(
-                    f"{what}: no complete reply within {self.timeout:g} s"
-                ) from None
+                return exchange.result()
+            except GigaTransportError as exc:
+                if wire.reached_at is not None and not wire.written:
+                    raise RequestNotSentError(
+                        f"{exc}; it failed before any byte of it was written, so the server "
+                        "never saw it"
+                    ) from exc
+                raise
+        finally:
+            if not exchange.done():
+                exchange.cancel()
+                with contextlib.suppress(asyncio.CancelledError, GigaError):
+                    await exchange
 
     async def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
-        async with self.slots:
-            return await self._exchange_in_slot(request, what)
+        with transport_errors(what):
+            return await self._exchange_unmapped(request, what)
 
-    async def _exchange_in_slot(self, request: httpx.Request, what: str) -> httpx.Response:
+    async def _exchange_unmapped(self, request: httpx.Request, what: str) -> httpx.Response:
         response = await self.http.send(request, stream=True, follow_redirects=False)
         try:
             body = bytearray()
@@ -159,6 +219,31 @@ class Exchange:
             status_code=status,
             body_excerpt=excerpt(response),
         )
+
+
+class _WireTrace:
+    """httpcore's trace for one request: when a connection took it, and whether it was written.
+
+    httpcore reports nothing while a request waits for a connection; its first event
+    (connecting, or sending on a kept-alive connection) means the request is on the wire.
+    """
+
+    def __init__(self) -> None:
+        self.reached_at: float | None = None
+        self.written = False
+        self.reached = asyncio.Event()
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if self.reached_at is None:
+            self.reached_at = asyncio.get_running_loop().time()
+            self.reached.set()
+        if event.endswith(".send_request_headers.started"):
+            self.written = True  # from here on some bytes may have reached the server
+
+
+def _emits_traces(http: httpx.AsyncClient, request: httpx.Request) -> bool:
+    """Whether ``request`` goes through httpcore, which reports its progress by trace."""
+    return isinstance(http._transport_for_url(request.url), httpx.AsyncHTTPTransport)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -34,6 +34,10 @@ class ReconcilePolicy:
             overlaps the request it follows up on, which the client has given up on.
         claim_window: Seconds before the payment left within which a listed run may be it
             (allows for clock differences with the server).
+        paid_in_flight: Paid requests of one wallet to one server in flight at once in this
+            process (``None``: no limit). Replies lost together cannot be told apart, so
+            they end as `OutcomeUnknownError`; ``1`` keeps every lost reply claimable at the
+            cost of starting one run at a time.
 
     Example:
         >>> ReconcilePolicy(resends=2).resends
@@ -43,6 +47,7 @@ class ReconcilePolicy:
     resends: int = 3
     backoff: float = 1.0
     claim_window: float = 60.0
+    paid_in_flight: int | None = None
 
 
 class PaymentHost(Protocol):

@@ -114,19 +114,19 @@ class Journal(JournalStore):
         ).fetchone()
         return int(row[0])
 
-    def in_flight(self, payer: str, *, exclude: StartRef | None = None) -> list[JournalEntry]:
-        """Starts of ``payer`` whose paid request left but got no run yet (but ``exclude``).
+    def unresolved(self, payer: str, server: str, *, exclude: StartRef) -> list[JournalEntry]:
+        """Starts of ``payer`` on ``server`` that may own a run the journal cannot name.
 
-        A start only ``RESERVED`` never left (``mark_sent`` comes before the send), so it
-        cannot own a run.
+        Those whose paid request left and got no run yet (``SENT``, whatever their send
+        time) and those paid with an unusable run id (``UNUSABLE``); all but ``exclude``.
         """
         with self._connect() as db:
             rows = db.execute(
-                SELECT_STARTS + " WHERE payer = ? AND state = ?",
-                (payer.lower(), StartState.SENT.value),
+                SELECT_STARTS + " WHERE payer = ? AND server = ? AND state IN (?, ?)",
+                (payer.lower(), server, StartState.SENT.value, StartState.UNUSABLE.value),
             ).fetchall()
         entries = [entry_from_row(row) for row in rows]
-        return [e for e in entries if exclude is None or e.ref != exclude]
+        return [e for e in entries if e.ref != exclude]
 
     def known_run_ids(self, payer: str) -> set[str]:
         """Run ids the journal already assigned to a start of ``payer``."""
@@ -222,32 +222,40 @@ class Journal(JournalStore):
             entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
         return entry_from_row(entry)
 
-    def mark_sent(self, ref: StartRef, *, valid_before: int) -> float:
+    def mark_sent(self, ref: StartRef, *, valid_before: int) -> tuple[float, bool]:
         """The paid request is about to leave: from now on its outcome may be unknown.
 
         Returns:
-            When the start's first paid request left (seconds since the epoch).
+            When the start's first written paid request left (seconds since the epoch), and
+            whether one had left before this one.
         """
-        now = self._now()
         with self._write() as db:
-            db.execute(
-                "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
-                "valid_before = MAX(COALESCE(valid_before, 0), ?) "
-                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
-                (
-                    StartState.SENT.value,
-                    now,
-                    now,
-                    valid_before,
-                    *ref.params(),
-                    StartState.STARTED.value,
-                ),
-            )
-            row = db.execute(
-                "SELECT sent_at FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
-                ref.params(),
-            ).fetchone()
-        return float(row[0]) if row is not None and row[0] is not None else now
+            return self.mark_sent_in(db, ref, valid_before=valid_before)
+
+    def mark_sent_in(
+        self, db: sqlite3.Connection, ref: StartRef, *, valid_before: int
+    ) -> tuple[float, bool]:
+        """`mark_sent` inside a `transaction` the caller holds (the paid lane's check)."""
+        now = self._now()
+        before = db.execute(
+            "SELECT sent_at FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
+            ref.params(),
+        ).fetchone()
+        db.execute(
+            "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
+            "valid_before = MAX(COALESCE(valid_before, 0), ?) "
+            "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+            (
+                StartState.SENT.value,
+                now,
+                now,
+                valid_before,
+                *ref.params(),
+                StartState.STARTED.value,
+            ),
+        )
+        sent_before = before is not None and before[0] is not None
+        return (float(before[0]) if sent_before else now), sent_before
 
     def mark_started(
         self,
@@ -283,6 +291,41 @@ class Journal(JournalStore):
                     run_status,
                     now,
                     *ref.params(),
+                ),
+            )
+
+    def mark_unsent(self, ref: StartRef) -> None:
+        """The start's only paid request failed before any byte of it was written.
+
+        It goes back to ``RESERVED`` (never sent): the server never saw it, so the same
+        signed payment may be sent again.
+        """
+        with self._write() as db:
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, sent_at = NULL, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ? AND state = ?",
+                (
+                    StartState.RESERVED.value,
+                    self._now(),
+                    *ref.params(),
+                    StartState.SENT.value,
+                ),
+            )
+
+    def mark_unusable(self, ref: StartRef) -> None:
+        """The server took the payment but named the run with an unusable id.
+
+        The start stays spent and is never paid again (`StartState.UNUSABLE`).
+        """
+        with self._write() as db:
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
+                (
+                    StartState.UNUSABLE.value,
+                    self._now(),
+                    *ref.params(),
+                    StartState.STARTED.value,
                 ),
             )
 

@@ -45,12 +45,15 @@ class StartState(str, Enum):
     ``RESERVED``: checked and counted, about to be signed. ``SENT``: the paid request left
     (its outcome is unknown until a reply). ``STARTED``: the run exists (``run_id`` set).
     ``NOT_CHARGED``: the server provably did not charge it (rejected, settlement failed).
+    ``UNUSABLE``: the server took the payment but its reply named the run with an id that is
+    not a valid run id; the start is spent and never paid again.
     """
 
     RESERVED = "reserved"
     SENT = "sent"
     STARTED = "started"
     NOT_CHARGED = "not_charged"
+    UNUSABLE = "unusable"
 
     @property
     def counts_as_spent(self) -> bool:

@@ -12,9 +12,9 @@ from ..core.exchange import canonical_origin
 
 __all__ = ["SCHEMA_VERSION", "SELECT_STARTS", "migrate"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """``PRAGMA user_version`` once `migrate` has run: 3 adds request fingerprints, leases,
-nonce-secret fingerprints and canonical server names."""
+nonce-secret fingerprints and canonical server names; 4 the paid lane's ``paid_flights``."""
 
 SELECT_STARTS = (
     "SELECT key, payer, network, server, nonce, tier, amount_atomic, pay_to, state, run_id, "
@@ -59,6 +59,15 @@ _TABLES = (
         owner TEXT NOT NULL,
         expires_at REAL NOT NULL,
         PRIMARY KEY (payer, key)
+    )""",
+    """CREATE TABLE IF NOT EXISTS paid_flights (
+        payer TEXT NOT NULL,
+        server TEXT NOT NULL,
+        key TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        owner INTEGER NOT NULL,
+        PRIMARY KEY (payer, server, key)
     )""",
     """CREATE TABLE IF NOT EXISTS nonce_secrets (
         payer TEXT PRIMARY KEY,

@@ -76,6 +76,10 @@ class JournalStore:
     def _now(self) -> float:
         return float(self._clock())
 
+    def now(self) -> float:
+        """The journal's clock (seconds since the epoch)."""
+        return self._now()
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -88,6 +92,13 @@ class JournalStore:
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
         yield db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` write transaction, for the journal's companion tables
+        (the paid lane's ``paid_flights``)."""
+        with self._write() as db:
+            yield db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -125,11 +125,7 @@ class PaidResume(PaidStart):
         )
 
     async def _claim(
-        self,
-        payment: SignedPayment,
-        sent_at: float,
-        why: str,
-        none_found: GigaError | None = None,
+        self, payment: SignedPayment, why: str, none_found: GigaError | None = None
     ) -> StartedRun:
         """Never claim a resume from ``/api/list``: a resumed run may keep its id."""
         raise OutcomeUnknownError(

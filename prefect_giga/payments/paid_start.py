@@ -17,9 +17,7 @@ get right is *finding the run* when a reply is lost; this module does that:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -29,16 +27,18 @@ from ..core.exceptions import (
     GigaProtocolError,
     GigaTransportError,
     InsufficientFundsError,
-    OutcomeUnknownError,
     PaymentRejectedError,
+    RequestNotSentError,
     SettlementFailedError,
 )
 from ..core.http import parse_json
+from ..core.ids import is_valid_run_id
 from ..core.models import PaymentReceipt, RunStatus, StartedRun
 from ..core.money import format_usd
+from .claim import claim_run
 from .host import PaymentHost, ReconcilePolicy
-from .journal import JournalEntry, StartRef
-from .lane import paid_lane
+from .journal import JournalEntry, StartRef, StartState
+from .lane import PaidLane, in_flight_slot
 from .lease import start_lease
 from .quotes import Offer
 from .replies import (
@@ -60,6 +60,10 @@ from .start_guards import (
 )
 
 __all__ = ["PaidStart", "ReconcilePolicy"]
+
+
+class _UnusableRunIdError(GigaProtocolError):
+    """A reply names its run with an id that fails `check_run_id`."""
 
 
 class PaidStart:
@@ -94,6 +98,9 @@ class PaidStart:
         self.journal = client.journal
         self.ref = StartRef(client.address, client.base_url, key)
         self.quote_key = tier  # which remembered quotes this call may reuse
+        self.sent_at = 0.0  # when the first paid request that was written left
+        timeout = client.exchange.timeout
+        self.lane = PaidLane(self.journal, self.ref, lease=max(60.0, 3 * timeout))
 
     async def run(self) -> StartedRun:
         """Start (or re-attach to) the run for this key.
@@ -111,6 +118,8 @@ class PaidStart:
             if recorded is not None and recorded.run_id is not None:
                 return self._reattached(recorded)
             refuse_key_used_elsewhere(self.journal, self.ref)  # the lease spans every server
+            if recorded is not None and recorded.state is StartState.UNUSABLE:
+                raise self._unusable(recorded.nonce, recorded.payer)
             return await self._run_leased()
 
     async def _run_leased(self) -> StartedRun:
@@ -122,8 +131,12 @@ class PaidStart:
                 return probed
             offer = probed
         payment = await self._authorize(offer)
-        async with paid_lane(client.address, client.base_url):
-            sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
+        async with in_flight_slot(client.address, client.base_url, client.reconcile.paid_in_flight):
+            return await self._pay(offer, payment)
+
+    async def _pay(self, offer: Offer, payment: SignedPayment) -> StartedRun:
+        client = self.client
+        try:
             reply = await self._send(payment)
             if reply.kind is ReplyKind.REJECTED and offer.from_cache and not is_funds(reply):
                 # The remembered quote went stale: ask again and pay what is quoted now,
@@ -134,9 +147,10 @@ class PaidStart:
                 if isinstance(probed, StartedRun):
                     return probed
                 payment = await self._authorize(probed)
-                self.journal.mark_sent(self.ref, valid_before=payment.valid_before)
                 reply = await self._send(payment)
-            return await self._settle(reply, payment, sent_at)
+            return await self._settle(reply, payment)
+        finally:
+            self.lane.ended()  # in flight no more, reconciled or not: the gate opens
 
     async def _authorize(self, offer: Offer) -> SignedPayment:
         """Check the payee and the budgets, record the start, and sign (same nonce always).
@@ -197,27 +211,58 @@ class PaidStart:
     # --- the paid request ------------------------------------------------------------------
 
     async def _send(self, payment: SignedPayment) -> Reply:
-        try:
-            response = await self.client.exchange.send(
-                "POST",
-                self.PATH,
-                f"{self.ACTION} (paid)",
-                json=self.body,
-                headers={PAYMENT_SIGNATURE: payment.header},
-            )
-        except (GigaTransportError, GigaProtocolError) as exc:
-            return Reply(ReplyKind.UNKNOWN, why=str(exc))
-        return classify(response)
+        """Send the paid request; one that failed before any byte was written is sent again
+        (the same signed payment) as the retry policy allows, and is ``NOT_SENT`` at the end.
+        """
 
-    async def _settle(self, reply: Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+        async def attempt() -> Reply:
+            self.sent_at, written_before = await self.lane.admit(payment.valid_before)
+            try:
+                response = await self.client.exchange.send(
+                    "POST",
+                    self.PATH,
+                    f"{self.ACTION} (paid)",
+                    json=self.body,
+                    headers={PAYMENT_SIGNATURE: payment.header},
+                )
+            except RequestNotSentError:
+                if not written_before:  # the server never saw this start at all
+                    self.journal.mark_unsent(self.ref)
+                self.lane.landed()
+                raise
+            except (GigaTransportError, GigaProtocolError) as exc:
+                self.lane.lost()
+                return Reply(ReplyKind.UNKNOWN, why=str(exc))
+            reply = classify(response)
+            if reply.kind is ReplyKind.UNKNOWN:
+                self.lane.lost()
+            else:
+                self.lane.landed()
+            return reply
+
+        try:
+            return await self.client.retry.call(attempt)
+        except RequestNotSentError as exc:
+            return Reply(ReplyKind.NOT_SENT, why=str(exc))
+
+    async def _settle(self, reply: Reply, payment: SignedPayment) -> StartedRun:
+        if reply.kind is ReplyKind.NOT_SENT:
+            recorded = self.journal.get(self.ref)
+            if recorded is not None and recorded.state is StartState.RESERVED:
+                raise RequestNotSentError(
+                    f"{reply.why}. The paid start was never sent, so nothing was charged; "
+                    "retrying with the same idempotency key is safe (the same signed payment "
+                    "is used)."
+                )
+            reply = Reply(ReplyKind.UNKNOWN, why=reply.why)  # an earlier attempt was sent
         if reply.kind is ReplyKind.UNKNOWN:
-            return await self._reconcile(reply, payment, sent_at)
+            return await self._reconcile(reply, payment)
         response = reply.response
         if reply.kind is ReplyKind.STARTED and response is not None:
-            return await self._accept(response, payment, sent_at)
+            return await self._accept(response, payment)
         if reply.kind is ReplyKind.NONCE_USED:
             refuse_claim_if_used_elsewhere(self.client, self.ref, payment.nonce)
-            return await self._claim(payment, sent_at, "an earlier attempt was paid")
+            return await self._claim(payment, "an earlier attempt was paid")
         if reply.kind is ReplyKind.REDIRECTED:
             raise GigaProtocolError(
                 f"{self.ACTION} (paid): the server answered with a redirect ({reply.why}); it "
@@ -227,7 +272,7 @@ class PaidStart:
         self.journal.mark_not_charged(self.ref)  # counted until the authorization expires
         raise self._refusal(reply, payment)
 
-    async def _reconcile(self, reply: Reply, payment: SignedPayment, sent_at: float) -> StartedRun:
+    async def _reconcile(self, reply: Reply, payment: SignedPayment) -> StartedRun:
         """The reply was lost: re-send the same payment, then claim the run if need be.
 
         After a lost reply, a refused or unsettled re-send proves nothing about the first
@@ -245,27 +290,37 @@ class PaidStart:
             if reply.kind in (ReplyKind.STARTED, ReplyKind.NONCE_USED):
                 break
         if reply.kind is ReplyKind.STARTED and reply.response is not None:
-            return await self._accept(reply.response, payment, sent_at)
+            return await self._accept(reply.response, payment)
         if reply.kind is ReplyKind.NONCE_USED:
             refuse_claim_if_used_elsewhere(self.client, self.ref, payment.nonce)
-            return await self._claim(payment, sent_at, "an earlier attempt was paid")
+            return await self._claim(payment, "an earlier attempt was paid")
         conclusive = reply.kind in (
             ReplyKind.NOT_SETTLED,
             ReplyKind.REJECTED,
             ReplyKind.BAD_REQUEST,
         )
         fallback = self._refusal(reply, payment) if conclusive else None
-        return await self._claim(payment, sent_at, reply.why or "the reply was lost", fallback)
+        return await self._claim(payment, reply.why or "the reply was lost", fallback)
 
-    async def _accept(
-        self, response: httpx.Response, payment: SignedPayment, sent_at: float
-    ) -> StartedRun:
+    async def _accept(self, response: httpx.Response, payment: SignedPayment) -> StartedRun:
         try:
             started = self._started(response, payment, f"{self.ACTION} (paid)")
+        except _UnusableRunIdError:
+            self.journal.mark_unusable(self.ref)
+            raise self._unusable(payment.nonce, payment.payer) from None
         except GigaProtocolError as exc:
-            return await self._claim(payment, sent_at, f"paid, but {exc}")
+            return await self._claim(payment, f"paid, but {exc}")
         self._record(started)
         return started
+
+    def _unusable(self, nonce: str, payer: str) -> GigaProtocolError:
+        return GigaProtocolError(
+            f"{self.ACTION} (paid): the server took the payment for idempotency key {self.key!r} "
+            f"(EIP-3009 nonce {nonce} of {payer}) but named its run with an id that is not a "
+            "valid run id. The start is recorded as paid with an unusable run and will never be "
+            "paid again; ask the server's operator about the run, or start again with a new "
+            "idempotency key (which pays again)."
+        )
 
     def _refusal(self, reply: Reply, payment: SignedPayment) -> GigaError:
         response = reply.response
@@ -282,60 +337,10 @@ class PaidStart:
         return self._rejection(response, payment)
 
     async def _claim(
-        self,
-        payment: SignedPayment,
-        sent_at: float,
-        why: str,
-        none_found: GigaError | None = None,
+        self, payment: SignedPayment, why: str, none_found: GigaError | None = None
     ) -> StartedRun:
-        """Claim the single run that can only be this start's, or say the outcome is unknown.
-
-        With ``none_found``, no candidate at all means the server's refusal stands: that
-        error is raised (the start stays counted until its authorization expires).
-        """
-        client = self.client
-        since = datetime.fromtimestamp(sent_at, timezone.utc) - timedelta(
-            seconds=client.reconcile.claim_window
-        )
-        known = self.journal.known_run_ids(client.address)
-        candidates: list[str] = []
-        with contextlib.suppress(GigaError):
-            async for run in client.iter_runs():
-                if run.created_at < since:
-                    if run.updated_at < since:
-                        break
-                    continue
-                if run.id not in known:
-                    candidates.append(run.id)
-        others = [
-            e
-            for e in self.journal.in_flight(client.address, exclude=self.ref)
-            if e.server == client.base_url and (e.sent_at or 0) >= since.timestamp()
-        ]
-        if len(candidates) == 1 and not others:
-            started = StartedRun(
-                run_id=candidates[0],
-                status=RunStatus.RUNNING,
-                idempotency_key=self.key,
-                reconciled=True,
-                receipt=payment.receipt(""),
-            )
-            self.journal.mark_started(self.ref, started.run_id, transaction=None)
-            return started
-        if none_found is not None and not candidates and not others:
-            self.journal.mark_not_charged(self.ref)
-            raise none_found
-        raise OutcomeUnknownError(
-            f"The paid start's outcome is unknown ({why}) and its run cannot be identified "
-            f"for certain ({len(candidates)} candidate run(s), {len(others)} other start(s) of "
-            f"this wallet in flight). Look up EIP-3009 nonce {payment.nonce} of "
-            f"{payment.payer} on {client.network.name}: a transferWithAuthorization with it "
-            "means it was paid. Retrying with the same idempotency key can never pay twice.",
-            idempotency_key=self.key,
-            payment_nonce=payment.nonce,
-            payer=payment.payer,
-            network=client.network.caip2,
-            candidate_run_ids=tuple(candidates),
+        return await claim_run(
+            self.client, self.lane, payment, sent_at=self.sent_at, why=why, none_found=none_found
         )
 
     # --- results ---------------------------------------------------------------------------
@@ -360,6 +365,8 @@ class PaidStart:
         run_id = data.get("runId")
         if not isinstance(run_id, str) or not run_id:
             raise GigaProtocolError(f"{what}: the reply has no runId")
+        if not is_valid_run_id(run_id):
+            raise _UnusableRunIdError(f"{what}: the reply's run id is not a valid run id")
         try:
             status = RunStatus(data.get("status", "running"))
         except ValueError:

@@ -40,6 +40,7 @@ class ReplyKind(Enum):
     NOT_SETTLED = "not_settled"
     REDIRECTED = "redirected"
     UNKNOWN = "unknown"
+    NOT_SENT = "not_sent"
 
 
 @dataclass(frozen=True)

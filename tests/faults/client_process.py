@@ -7,6 +7,7 @@ The journal is ``$GIGA_JOURNAL_PATH``; the repository root must be on ``PYTHONPA
 Usage::
 
     python tests/faults/client_process.py URL WALLET:KEY [WALLET:KEY ...] [--daily-limit USD]
+        [--one-at-a-time]
 
 ``WALLET`` is an index for `items.wallet_key`; ``KEY`` the idempotency key. Items of one
 wallet share one client, and all items start concurrently. When a start waits for another
@@ -24,7 +25,7 @@ from typing import Any
 
 from prefect_giga import GigaClient
 from prefect_giga.core.exceptions import GigaError, OutcomeUnknownError, QuoteRefusedError
-from tests.faults.items import FAST_RECONCILE, FAST_RETRY, prompt_for, wallet_key
+from tests.faults.items import FAST_RECONCILE, FAST_RETRY, ONE_AT_A_TIME, prompt_for, wallet_key
 
 
 def _report(line: dict[str, Any]) -> None:
@@ -61,13 +62,15 @@ class _LeaseWaits(logging.Handler):
             _report({"event": "lease_wait"})
 
 
-async def main(url: str, items: list[tuple[int, str]], daily_limit: str | None) -> None:
+async def main(
+    url: str, items: list[tuple[int, str]], daily_limit: str | None, one_at_a_time: bool
+) -> None:
     clients = {
         index: GigaClient(
             private_key=wallet_key(index),
             base_url=url,
             retry=FAST_RETRY,
-            reconcile=FAST_RECONCILE,
+            reconcile=ONE_AT_A_TIME if one_at_a_time else FAST_RECONCILE,
             max_spend_per_day=daily_limit,
         )
         for index in sorted({index for index, _ in items})
@@ -84,9 +87,10 @@ if __name__ == "__main__":
     parser.add_argument("url")
     parser.add_argument("items", nargs="+", metavar="WALLET:KEY")
     parser.add_argument("--daily-limit", default=None)
+    parser.add_argument("--one-at-a-time", action="store_true")
     args = parser.parse_args()
     payments_logger = logging.getLogger("prefect_giga.payments")
     payments_logger.setLevel(logging.INFO)
     payments_logger.addHandler(_LeaseWaits())
     pairs = [(int(item.split(":", 1)[0]), item.split(":", 1)[1]) for item in args.items]
-    asyncio.run(main(args.url, pairs, args.daily_limit))
+    asyncio.run(main(args.url, pairs, args.daily_limit, args.one_at_a_time))

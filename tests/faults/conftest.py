@@ -1,8 +1,9 @@
 """Fault-suite setup: emulator fixtures, a signing counter, and the money-safety report hooks.
 
 The report (see ``report.py``) is printed in pytest's terminal summary, so it shows without
-``-s``, and written to ``docs/money-safety-report.md`` (overwritten on every run of the whole
-suite; a run of some of its tests only prints its partial figures).
+``-s``, and written to ``build/money-safety-report.md`` (ignored by git) when the whole suite
+ran; a run of some of its tests only prints its partial figures. The tracked
+``docs/money-safety-report.md`` changes only through ``python -m tests.faults.report --publish``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from prefect_giga.payments.signing import sign_payment
 from prefect_giga.testing import GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory, giga_emulator_factory
 
-from .report import REPORT
+from .report import BUILD_PATH, REPORT
 from .support import fast_config, journal_audit
 
-__all__ = ["giga_emulator_factory"]
+__all__ = ["ALIASES", "giga_emulator_factory"]
 
-REPORT_PATH = Path(__file__).resolve().parents[2] / "docs" / "money-safety-report.md"
+ALIASES: dict[str, set[str]] = {}
+"""Other base URLs a test reached an emulator through (by the emulator's URL), for the audit."""
 
 
 @pytest.fixture
@@ -46,13 +48,21 @@ def make_emulator(
     if not journal_path.exists():  # no client ran (the knob tests pay with the bare SDK)
         return
     for emulator in started:
-        audit = journal_audit(emulator, journal_path)
+        audit = journal_audit(emulator, journal_path, ALIASES.pop(emulator.url, ()))
         REPORT.settled += audit.entries
         REPORT.settled_usd_micros += audit.micros
         REPORT.duplicates += audit.duplicates
-        REPORT.outputs_lost += audit.unmatched - audit.unmatched_unknown
+        REPORT.outputs_lost += audit.unmatched
+        REPORT.outputs_lost_unknown += audit.unmatched_unknown
+        REPORT.settled_without_run += audit.without_run
+        REPORT.settled_without_run_stashed += audit.without_run_stashed
+        REPORT.not_charged_checked += audit.not_charged
+        REPORT.false_not_charged += audit.false_not_charged
+        REPORT.refused_then_settled += audit.refused_then_settled
         assert audit.duplicates == 0, "a logical start was paid twice"
         assert audit.unattributed == 0, "a payment belongs to no start in the journal"
+        assert audit.false_not_charged == 0, "a start marked not charged was charged"
+        assert audit.without_run == audit.without_run_stashed, "a payment for no run, unexplained"
 
 
 @pytest.fixture
@@ -132,7 +142,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Print the money-safety report; write it to ``docs/money-safety-report.md`` when the
+    """Print the money-safety report; write it to ``build/money-safety-report.md`` when the
     whole suite ran (a run of some of its tests only prints its partial figures)."""
     if REPORT.empty:
         return
@@ -140,10 +150,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "money-safety report")
     for line in text.splitlines():
         terminalreporter.write_line(line)
-    where = REPORT_PATH.relative_to(config.rootpath)
+    where = BUILD_PATH.relative_to(config.rootpath)
     if not _complete_run():
         terminalreporter.write_line(f"(partial run: {where} left as it was)")
         return
-    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    REPORT_PATH.write_text(text, encoding="utf-8")
+    BUILD_PATH.parent.mkdir(parents=True, exist_ok=True)
+    BUILD_PATH.write_text(text, encoding="utf-8")
     terminalreporter.write_line(f"(written to {where})")

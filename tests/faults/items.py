@@ -11,6 +11,9 @@ FAST_RETRY = RetryPolicy(attempts=5, initial_backoff=0.01, max_backoff=0.05, max
 """Free calls retry quickly (the emulator answers at once)."""
 FAST_RECONCILE = ReconcilePolicy(resends=3, backoff=0.01)
 """A lost reply is followed up after 10 ms instead of a second."""
+ONE_AT_A_TIME = ReconcilePolicy(resends=3, backoff=0.01, paid_in_flight=1)
+"""`FAST_RECONCILE` with one paid request of a wallet in flight at a time (every lost reply
+can then be claimed)."""
 
 
 def wallet_key(index: int) -> str:

@@ -40,6 +40,9 @@ LOST_REPLY_KINDS = frozenset(
 )
 """Fault kinds after which the client cannot know from the reply whether it paid."""
 
+RETRIED = "after a test-side retry: "
+"""Prefix of resolutions reached only when the test retried a start after a typed error."""
+
 
 @cache
 def wallet(key: str) -> Wallet:
@@ -99,14 +102,17 @@ class Outcome:
 
     @property
     def resolution(self) -> str:
-        """How a start with an unknown outcome was resolved."""
+        """How a start with an unknown outcome was resolved; a resolution that needed a
+        test-side retry (after a typed error) is named apart from a first-attempt one."""
         if self.started is None:
             return "left unknown"
         if self.started.reattached:
-            return "re-attached from the journal"
-        if self.started.reconciled:
-            return "claimed from /api/list"
-        return "resend of the same signed payment"
+            how = "re-attached from the journal"
+        elif self.started.reconciled:
+            how = "claimed from /api/list"
+        else:
+            how = "resend of the same signed payment"
+        return f"{RETRIED}{how}" if self.errors else how
 
 
 async def start_until_known(
@@ -204,7 +210,7 @@ def audit_ledger(emulator: GigaEmulator, starts: Iterable[tuple[str, str]]) -> L
 
 @dataclass(frozen=True)
 class JournalAudit:
-    """An emulator's ledger read against the client journal of the test that used it.
+    """An emulator's ledger read against the journal file of the clients of the test that used it.
 
     Attributes:
         entries: Settled payments.
@@ -212,8 +218,14 @@ class JournalAudit:
         duplicates: Settlements beyond the first for one logical start (must be 0).
         unattributed: Settlements whose (payer, nonce) no journal row holds (must be 0).
         unmatched: Paid runs the client never tied to their start (journal without the run).
-        unmatched_unknown: Of those, starts the journal still holds as SENT (their outcome
-            was reported unknown, with the nonce, to the caller).
+        unmatched_unknown: Of those, starts the journal holds as ``sent`` or ``unusable``
+            (reported to the caller with the nonce: `OutcomeUnknownError` or an unusable id).
+        without_run: Settlements for no run at all.
+        without_run_stashed: Of those, authorizations the hostile knob stashed after refusing.
+        not_charged: Journal rows left ``not_charged`` (each checked against the chain).
+        false_not_charged: Of those, rows whose nonce the chain used, not explained by a
+            hostile server refusing and then settling the authorization (must be 0).
+        refused_then_settled: Rows the server refused, then settled anyway (the stash knob).
     """
 
     entries: int
@@ -222,10 +234,18 @@ class JournalAudit:
     unattributed: int
     unmatched: int
     unmatched_unknown: int
+    without_run: int
+    without_run_stashed: int
+    not_charged: int
+    false_not_charged: int
+    refused_then_settled: int
 
 
-def journal_audit(emulator: GigaEmulator, journal: Path) -> JournalAudit:
-    """Audit ``emulator``'s ledger against the journal file of the clients that paid it."""
+def journal_audit(
+    emulator: GigaEmulator, journal: Path, aliases: Iterable[str] = ()
+) -> JournalAudit:
+    """Audit ``emulator``'s ledger against the journal file of the clients that paid it
+    (through its own URL or any of ``aliases``, such as a test's own proxy in front of it)."""
     with sqlite3.connect(journal) as db:
         rows = db.execute(
             "SELECT key, payer, server, nonce, state, run_id FROM starts_v2"
@@ -236,13 +256,19 @@ def journal_audit(emulator: GigaEmulator, journal: Path) -> JournalAudit:
     by_nonce = {
         (str(p).lower(), str(n).lower()): ((str(p).lower(), str(srv), str(k)), str(s), r)
         for k, p, srv, n, s, r in rows
-        if str(srv) == emulator.url.rstrip("/")
+        if str(srv) in {emulator.url.rstrip("/"), *aliases}
     }
+    stashed = {(p.lower(), n.lower()) for p, n in emulator.hostile.stashed}
+    used = {(p.lower(), n.lower()) for p, n in emulator.used_nonces}
     per_key: Counter[tuple[str, str, str]] = Counter()
-    unattributed = unmatched = unmatched_unknown = 0
+    unattributed = unmatched = unmatched_unknown = without_run = without_run_stashed = 0
     ledger = emulator.ledger
     for entry in ledger:
-        row = by_nonce.get((entry.payer.lower(), entry.nonce.lower()))
+        payment = (entry.payer.lower(), entry.nonce.lower())
+        if not entry.run_id:
+            without_run += 1
+            without_run_stashed += payment in stashed
+        row = by_nonce.get(payment)
         if row is None:
             unattributed += 1
             continue
@@ -250,7 +276,10 @@ def journal_audit(emulator: GigaEmulator, journal: Path) -> JournalAudit:
         per_key[key] += 1
         if entry.run_id and run_id != entry.run_id:
             unmatched += 1
-            unmatched_unknown += state == "sent"
+            unmatched_unknown += state in ("sent", "unusable")
+    not_charged = [nonce for nonce, (_, state, _) in by_nonce.items() if state == "not_charged"]
+    settled_anyway = [nonce for nonce in not_charged if nonce in used]
+    refused_then_settled = sum(nonce in stashed for nonce in settled_anyway)
     return JournalAudit(
         entries=len(ledger),
         micros=sum(e.amount for e in ledger),
@@ -258,6 +287,11 @@ def journal_audit(emulator: GigaEmulator, journal: Path) -> JournalAudit:
         unattributed=unattributed,
         unmatched=unmatched,
         unmatched_unknown=unmatched_unknown,
+        without_run=without_run,
+        without_run_stashed=without_run_stashed,
+        not_charged=len(not_charged),
+        false_not_charged=len(settled_anyway) - refused_then_settled,
+        refused_then_settled=refused_then_settled,
     )
 
 
@@ -276,14 +310,18 @@ def spawn_client_process(
     journal: Path,
     *,
     daily_limit: str | None = None,
+    one_at_a_time: bool = False,
 ) -> subprocess.Popen[str]:
-    """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``."""
+    """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``
+    (``one_at_a_time``: one paid request per wallet in flight, `items.ONE_AT_A_TIME`)."""
     env = dict(os.environ)
     env["GIGA_JOURNAL_PATH"] = str(journal)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     args = [sys.executable, str(CLIENT_PROCESS), url, *(f"{w}:{k}" for w, k in items)]
     if daily_limit is not None:
         args += ["--daily-limit", daily_limit]
+    if one_at_a_time:
+        args.append("--one-at-a-time")
     return subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT
     )

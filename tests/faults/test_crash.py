@@ -71,9 +71,9 @@ async def test_killed_client_process_is_recovered_with_every_start_paid_once(
     pairs = [(wallet_key(w), key) for w, key in items]
 
     # 1. The doomed process: every paid reply is held after settling; kill it once each
-    #    wallet's first payment (one per wallet: the paid lane) is on the ledger.
+    #    wallet's first payment (one per wallet: `--one-at-a-time`) is on the ledger.
     emulator.faults.hold_paid_replies(120)
-    doomed = spawn_client_process(emulator.url, items, journal_path)
+    doomed = spawn_client_process(emulator.url, items, journal_path, one_at_a_time=True)
     await _wait_until_paid(emulator, wallets, doomed)
     _kill(doomed)
     paid = {(e.payer.lower(), e.nonce.lower()) for e in emulator.ledger}

@@ -25,7 +25,7 @@ from prefect_giga.testing import DEFAULT_PAYEE, GigaEmulator
 from .conftest import SigningCounter
 from .items import prompt_for, wallet_key
 from .report import REPORT, Defence
-from .support import Trap, fetch_output, files_under, make_client
+from .support import Outcome, Trap, fetch_output, files_under, make_client
 
 KEY = wallet_key(100)
 OTHER_PAYEE = "0x000000000000000000000000000000000000dEaD"
@@ -399,13 +399,13 @@ async def test_paid_reply_that_is_not_json_is_reconciled_and_paid_once(
     async with make_client(emulator, KEY) as giga:
         emulator.faults.garble("start", count=1)
         started = await giga.start(prompt_for("garbled-paid"), idempotency_key="garbled-paid")
-        assert await fetch_output(giga, started.run_id, "garbled-paid", dest_of(sandbox))
+        fetched = await fetch_output(giga, started.run_id, "garbled-paid", dest_of(sandbox))
     REPORT.starts += 1
     REPORT.faults["paid reply not JSON"] += 1
     REPORT.unknown += 1
-    REPORT.resolved["claimed from /api/list"] += 1
-    REPORT.outputs_checked += 1
-    assert started.reconciled
+    REPORT.starts_resolved([Outcome("garbled-paid", started)])
+    REPORT.outputs_checked += fetched
+    assert fetched and started.reconciled
     [entry] = emulator.ledger
     assert entry.run_id == started.run_id
     REPORT.defences.append(

@@ -40,7 +40,12 @@ async def test_tier_above_max_price_per_run_is_refused_before_any_request(
         with pytest.raises(QuoteRefusedError) as caught:
             await giga.start(prompt_for("tier-2"), tier="$2.00", idempotency_key="tier-2")
     REPORT.starts += 1
-    REPORT.overspend("per run: tier above max_price_per_run", refused=True)
+    REPORT.overspend(
+        "per run: tier above max_price_per_run",
+        refused=caught.value.reason == "tier_above_max_price"
+        and emulator.request_count("start") == 0
+        and signed.count == 0,
+    )
     assert caught.value.reason == "tier_above_max_price"
     assert emulator.request_count("start") == 0
     assert signed.count == 0 and emulator.ledger == []
@@ -56,7 +61,12 @@ async def test_quote_above_the_tier_price_is_refused_before_signing(
             await giga.start(prompt_for("inflated"), idempotency_key="inflated")
         assert giga.journal.find("inflated") == []
     REPORT.starts += 1
-    REPORT.overspend("per run: quote above the tier's price", refused=True)
+    REPORT.overspend(
+        "per run: quote above the tier's price",
+        refused=caught.value.reason == "price_mismatch"
+        and signed.count == 0
+        and emulator.paid_requests == {},
+    )
     assert caught.value.reason == "price_mismatch"
     assert signed.count == 0 and emulator.paid_requests == {} and emulator.ledger == []
 
@@ -91,9 +101,13 @@ async def test_batch_budget_refuses_starts_beyond_its_limit_before_signing(
             if key in refused:
                 assert giga.journal.find(key) == []
     REPORT.starts += len(keys)
-    for _ in refused:
-        REPORT.overspend("per batch: SpendBudget via before_payment", refused=True)
     audit = audit_ledger(emulator, [(KEY, k) for k in keys])
+    affordable = int(Decimal("2.00") / Decimal("0.50"))
+    for key in keys[affordable:]:  # every start the budget cannot afford is an attempt over it
+        REPORT.overspend(
+            "per batch: SpendBudget via before_payment",
+            refused=key in refused and key not in audit.per_key,
+        )
     assert refused == keys[4:]
     assert audit.micros == 4 * HALF and audit.duplicates == 0
     assert set(audit.per_key) == set(keys[:4])
@@ -120,10 +134,16 @@ async def test_daily_limit_is_shared_by_two_processes_on_one_journal(
     REPORT.starts += 10
     started = [k for k, o in outcomes.items() if "run_id" in o]
     refused = [k for k, o in outcomes.items() if o.get("reason") == "daily_limit_exceeded"]
-    for _ in refused:
-        REPORT.overspend("per payer per day: two processes, one journal", refused=True)
-    assert len(outcomes) == 10 and len(started) == 4 and len(refused) == 6
     journal = Journal(journal_path)
+    paid_keys = set(audit_ledger(emulator, [(wallet_key(7), k) for _, k in first + second]).per_key)
+    affordable = int(Decimal("2.00") / Decimal("0.50"))
+    over = sorted(outcomes, key=lambda k: k not in paid_keys)[affordable:]
+    for key in over:  # the starts beyond the four the limit affords
+        REPORT.overspend(
+            "per payer per day: two processes, one journal",
+            refused=key in refused and key not in paid_keys and journal.find(key) == [],
+        )
+    assert len(outcomes) == 10 and len(started) == 4 and len(refused) == 6
     assert all(journal.find(key) == [] for key in refused)
     assert journal.spent_today(emulator.ledger[0].payer) == Decimal("2.00")
     audit = audit_ledger(emulator, [(wallet_key(7), k) for _, k in first + second])
@@ -152,8 +172,14 @@ async def test_daily_limit_is_shared_by_two_clients_on_one_journal_file(
             await client.aclose()
     REPORT.starts += len(keys)
     refused = [r for r in results if isinstance(r, BudgetExceededError)]
-    for _ in refused:
-        REPORT.overspend("per payer per day: two clients, one journal file", refused=True)
+    affordable = int(Decimal("1.50") / Decimal("0.50"))
+    paid = set(audit_ledger(emulator, [(KEY, k) for k in keys]).per_key)
+    for key, result in list(zip(keys, results, strict=True)):
+        if key not in paid and len(paid) >= affordable:  # an attempt beyond what the limit affords
+            REPORT.overspend(
+                "per payer per day: two clients, one journal file",
+                refused=isinstance(result, BudgetExceededError),
+            )
     assert len(refused) == 5
     assert all(r.reason == "daily_limit_exceeded" for r in refused)
     assert sum(e.amount for e in emulator.ledger) == 3 * HALF
@@ -168,16 +194,18 @@ async def test_daily_limit_rolls_over_after_24_hours(
     async with make_client(emulator, KEY, max_spend_per_day="1.00", journal=journal) as giga:
         for key in ("roll-1", "roll-2"):
             await giga.start(prompt_for(key), idempotency_key=key)
-        with pytest.raises(BudgetExceededError):
-            await giga.start(prompt_for("roll-3"), idempotency_key="roll-3")
-        now[0] += 12 * 3600
-        with pytest.raises(BudgetExceededError):
-            await giga.start(prompt_for("roll-3"), idempotency_key="roll-3")
-        now[0] += 12 * 3600 + 1
+        refusals: list[bool] = []
+        for _ in range(2):  # at once, then 12 hours later: still within the rolling day
+            paid_before = len(emulator.ledger)
+            with pytest.raises(BudgetExceededError):
+                await giga.start(prompt_for("roll-3"), idempotency_key="roll-3")
+            refusals.append(len(emulator.ledger) == paid_before and not giga.journal.find("roll-3"))
+            now[0] += 12 * 3600
+        now[0] += 1
         await giga.start(prompt_for("roll-3"), idempotency_key="roll-3")
     REPORT.starts += 3
-    REPORT.overspend("per payer per day: rolling window", refused=True)
-    REPORT.overspend("per payer per day: rolling window", refused=True)
+    for refusal in refusals:
+        REPORT.overspend("per payer per day: rolling window", refused=refusal)
     assert [e.amount for e in emulator.ledger] == [HALF, HALF, HALF]
 
 

@@ -139,6 +139,7 @@ PUBLIC_NAMES = {
         "Quote",
         "QuoteRefusedError",
         "RateLimitedError",
+        "RequestNotSentError",
         "ResumeBodyRefusedError",
         "RetryPolicy",
         "Run",
