@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "RunNotFoundError": "prefect_giga.core.exceptions",
     "SettlementFailedError": "prefect_giga.core.exceptions",
     "SiwxChallengeError": "prefect_giga.core.exceptions",
+    "UnsafeLinkError": "prefect_giga.core.exceptions",
     "UnsafePathError": "prefect_giga.core.exceptions",
     "TierNotOfferedError": "prefect_giga.core.exceptions",
     "ResumeBodyRefusedError": "prefect_giga.payments.paid_resume",
@@ -131,6 +132,7 @@ __all__ = [
     "StartedRun",
     "SyncGigaClient",
     "TierNotOfferedError",
+    "UnsafeLinkError",
     "UnsafePathError",
     "Wallet",
     "__version__",
@@ -173,6 +175,7 @@ if TYPE_CHECKING:
         SettlementFailedError,
         SiwxChallengeError,
         TierNotOfferedError,
+        UnsafeLinkError,
         UnsafePathError,
     )
     from .core.http import RetryPolicy

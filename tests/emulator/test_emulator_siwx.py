@@ -29,7 +29,7 @@ from .emulator_support import (
     start_run,
 )
 
-VECTORS = Path("/work/shared/spec/test-vectors.json")
+VECTORS = Path(__file__).parents[1] / "data" / "test-vectors.json"  # see tests/data/README.md
 
 
 async def _run_id(http: httpx.AsyncClient) -> str:

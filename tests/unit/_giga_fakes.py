@@ -21,7 +21,7 @@ import httpx
 from prefect_giga import GigaClient, RetryPolicy
 from prefect_giga.payments.paid_start import ReconcilePolicy
 
-VECTORS_PATH = Path(__file__).parents[2].parent / "shared/spec/test-vectors.json"
+VECTORS_PATH = Path(__file__).parents[1] / "data" / "test-vectors.json"  # see tests/data/README.md
 
 # The public Hardhat/Anvil test key #0 (never fund it) and another throwaway key.
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
