@@ -15,16 +15,13 @@ from pydantic import SecretStr, ValidationError
 from ..core.exceptions import (
     GigaConfigError,
     GigaProtocolError,
-    LinkExpiredError,
     QuoteRefusedError,
     RunFileNotFoundError,
     RunNotFoundError,
 )
 from ..core.exchange import Exchange, normalize_base_url, validate_reply
-from ..core.http import (
-    RetryPolicy,
-    install_log_redaction,
-)
+from ..core.http import RetryPolicy, install_log_redaction
+from ..core.ids import check_asked_run_id
 from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
 from ..core.money import parse_usd
 from ..core.networks import get_network
@@ -33,16 +30,17 @@ from ..payments.journal import Journal, StartRef
 from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
-from ..payments.signing import (
-    PaymentPolicy,
-)
-from .downloads import stream_to_file
+from ..payments.signing import PaymentPolicy
+from .downloads import fetch_run_file
 from .files import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     AttachmentInput,
+    ByteBudget,
     DownloadedFile,
     safe_destination,
 )
+from .links import SafeLinks
 from .pagination import MAX_PAGE_SIZE, PageWalker
 from .paid_calls import PaidCalls
 from .signin import SignIn
@@ -79,7 +77,8 @@ class GigaClient(PaidCalls):
         timeout: Seconds for one API request, reply included (a reply that trickles in
             forever is cut off); a download must also average 16 KiB/s after that long.
         max_request_bytes: The largest start request (prompt plus base64 attachments).
-        max_download_bytes: The largest file a download keeps (default: no cap).
+        max_download_bytes: The largest file a download keeps (default 1 GiB,
+            `DEFAULT_MAX_DOWNLOAD_BYTES`; ``None`` for no cap).
         retry: The retry policy for free calls. Paid requests are never retried blindly.
         before_payment: An async hook called with each checked quote before signing.
         max_spend_per_day: The most this wallet may spend over a rolling 24 hours, in USD,
@@ -118,7 +117,7 @@ class GigaClient(PaidCalls):
         allowed_payees: Iterable[str] | None = None,
         timeout: float = 30.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-        max_download_bytes: int | None = None,
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
         retry: RetryPolicy | None = None,
         before_payment: BeforePaymentHook | None = None,
         max_spend_per_day: Decimal | str | int | None = None,
@@ -178,6 +177,7 @@ class GigaClient(PaidCalls):
         )
         self.signin = SignIn(self.exchange, self.wallet, self.network, self.retry)
         self.tier_book = TierBook(self.exchange, self.network)
+        self.links = SafeLinks(self.base_url, timeout=timeout, max_connections=max_connections)
         install_log_redaction()
 
     async def __aenter__(self) -> GigaClient:
@@ -193,6 +193,7 @@ class GigaClient(PaidCalls):
 
     async def aclose(self) -> None:
         """Close the connection pool (when the client created it)."""
+        await self.links.aclose()
         if self._owns_http:
             await self.exchange.http.aclose()
 
@@ -313,7 +314,9 @@ class GigaClient(PaidCalls):
         ``logs`` may be ``None`` early in a run: that is normal.
 
         Raises:
+            GigaConfigError: ``run_id`` is not a valid run id; nothing is sent.
             RunNotFoundError: No such run for this wallet.
+            GigaProtocolError: The reply is for another run, or its id is not a valid id.
 
         Example:
             ```python
@@ -322,6 +325,7 @@ class GigaClient(PaidCalls):
                 print([f.path for f in run.files or []])
             ```
         """
+        check_asked_run_id(run_id)
         data = await self.signin.call(
             "/api/read",
             {"runId": run_id, "includeFiles": include_files},
@@ -331,7 +335,12 @@ class GigaClient(PaidCalls):
                 "wallet that paid for them)"
             ),
         )
-        return validate_reply(Run, data, f"read run {run_id}")
+        run = validate_reply(Run, data, f"read run {run_id}")
+        if run.id != run_id:
+            raise GigaProtocolError(
+                f"read run {run_id}: the server answered with another run ({run.id}); refused"
+            )
+        return run
 
     async def list_runs(self, *, limit: int = 10, offset: int = 0) -> list[RunSummary]:
         """One page of this wallet's runs, most recently updated first. ``limit`` is capped at 100.
@@ -369,8 +378,17 @@ class GigaClient(PaidCalls):
         The link is a bearer credential: it is kept in a ``SecretStr``.
 
         Raises:
+            GigaConfigError: ``run_id`` is not a valid run id; nothing is sent.
             RunFileNotFoundError: The run or the file does not exist.
+            UnsafeLinkError: The link breaks the link rules (see `LinkPolicy`).
+
+        Example:
+            ```python
+            link = await giga.file_url(run_id, "output.md")
+            print(link.expires_at)
+            ```
         """
+        check_asked_run_id(run_id)
         what = f"file-url for {path!r} of run {run_id}"
         data = await self.signin.call(
             "/api/file-url",
@@ -381,6 +399,7 @@ class GigaClient(PaidCalls):
         url = data.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
             raise GigaProtocolError(f"{what}: the reply has no http(s) url")
+        self.links.policy.check_url(url)
         try:
             return PresignedURL(url=SecretStr(url), expires_at=data.get("expiresAt"))
         except ValidationError:
@@ -401,6 +420,7 @@ class GigaClient(PaidCalls):
 
         Raises:
             UnsafePathError: The path would land outside ``dest``; nothing is written.
+            UnsafeLinkError: The link or a redirect breaks the link rules; nothing fetched.
             FileTooLargeError: The file is over the cap; nothing is kept.
             LinkExpiredError: The server refused two fresh links in a row.
 
@@ -419,18 +439,29 @@ class GigaClient(PaidCalls):
         dest: str | Path,
         *,
         max_bytes: int | None = None,
+        budget: ByteBudget | None = None,
     ) -> DownloadedFile:
-        """Like `download`, and also report the size and SHA-256 of what was written."""
+        """Like `download`, and also report the size and SHA-256 of what was written.
+
+        ``budget`` counts the bytes against a cap shared with other files (a per-run cap).
+
+        Example:
+            ```python
+            got = await giga.download_file(run_id, "output.md", "outputs/")
+            print(got.size, got.sha256)
+            ```
+        """
+        check_asked_run_id(run_id)
         target = safe_destination(dest, path)
-        cap = max_bytes if max_bytes is not None else self.max_download_bytes
-
-        async def stream(link: PresignedURL) -> tuple[int, str]:
-            return await self.retry.call(
-                lambda: stream_to_file(self.exchange, link, target, max_bytes=cap, path=path)
-            )
-
-        try:
-            size, sha = await stream(await self.file_url(run_id, path))
-        except LinkExpiredError:  # one fresh link, then give up
-            size, sha = await stream(await self.file_url(run_id, path))
+        size, sha = await fetch_run_file(
+            self.exchange,
+            self.links,
+            self.retry,
+            lambda: self.file_url(run_id, path),
+            target,
+            root=Path(dest),
+            max_bytes=max_bytes if max_bytes is not None else self.max_download_bytes,
+            path=path,
+            budget=budget,
+        )
         return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..core import siwx
-from ..core.siwx_rules import check_challenge
 from ..core.exceptions import AuthenticationError, GigaProtocolError
 from ..core.exchange import Exchange, json_or_empty
 from ..core.http import RetryPolicy, parse_json
 from ..core.networks import Network
+from ..core.siwx_rules import check_challenge
 from ..core.wallet import Wallet
 from ..payments.signing import decode_b64_json
 

@@ -34,9 +34,7 @@ _STATEMENT = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;= ]{1,500}")
 # EIP-4361: request-id = *pchar (RFC 3986).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%]{0,200}")
 # RFC 3339 date-time, as EIP-4361 requires for every time field.
-_DATE_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
-)
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 # An absolute URI without whitespace or control characters (RFC 3986 characters only).
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _AUTHORITY = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:\[\]]{1,255}")
