@@ -179,7 +179,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         literal = _literal_kind(host) is not None
-        addresses = [host.strip("[]")] if literal else await resolve_host(host, port)
+        try:
+            addresses = [host.strip("[]")] if literal else await resolve_host(host, port)
+        except OSError as exc:  # socket.gaierror: the name does not resolve
+            raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc
         if not addresses:
             raise httpcore.ConnectError(f"{host} resolves to no address")
         for address in addresses:  # every address, so a mixed answer cannot slip one through

@@ -31,8 +31,8 @@ from prefect.testing.utilities import prefect_test_harness
 from prefect_giga import GigaCredentials
 from prefect_giga.testing import EmulatorConfig, GigaEmulator, LedgerEntry
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "spec" / "test-vectors.json").read_text()
+VECTORS = json.loads(  # a copy of the specification's vectors: see tests/data/README.md
+    (Path(__file__).resolve().parents[1] / "data" / "test-vectors.json").read_text()
 )
 TEST_KEY: str = VECTORS["privateKey"]
 """The public Hardhat/Anvil test key #0 (never funded anywhere real)."""
