@@ -58,9 +58,7 @@ def signer() -> CountingSigner:
 
 
 @pytest.fixture
-def make_client(
-    emulator: GigaEmulator, signer: CountingSigner
-) -> Callable[..., GigaClient]:
+def make_client(emulator: GigaEmulator, signer: CountingSigner) -> Callable[..., GigaClient]:
     """Clients of ``emulator`` that sign with the counting ``signer``."""
 
     def make(**kwargs: Any) -> GigaClient:

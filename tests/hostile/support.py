@@ -74,7 +74,9 @@ class HostileTally:
             "## Hostile server: run ids, links, sign-in challenges (`tests/hostile/`)",
             "",
             f"Hostile cases run: {total} "
-            + "(" + ", ".join(f"{k}: {v}" for k, v in sorted(self.cases.items())) + ")",
+            + "("
+            + ", ".join(f"{k}: {v}" for k, v in sorted(self.cases.items()))
+            + ")",
             "",
             "| Figure | Count |",
             "|---|---|",
@@ -82,8 +84,7 @@ class HostileTally:
             f"| Requests to foreign origins or beyond loopback | {self.foreign_requests} |",
             f"| Signatures over malformed SIWX challenges | {self.malformed_signatures} |",
             "",
-            "Typed refusals: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items())),
+            "Typed refusals: " + ", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items())),
         ]
         return lines
 
@@ -140,9 +141,7 @@ class CountingSigner:
         message_data: Any = None,
         full_message: Any = None,
     ) -> Any:
-        return self._account.sign_typed_data(
-            domain_data, message_types, message_data, full_message
-        )
+        return self._account.sign_typed_data(domain_data, message_types, message_data, full_message)
 
 
 # --- network -----------------------------------------------------------------------------

@@ -131,15 +131,27 @@ INTERNAL_LINKS = [
     ("private literal", "https://10.0.0.5/f?token=t", {}),
     ("link-local literal (cloud metadata)", "https://169.254.169.254/latest/meta-data", {}),
     ("IPv6 link-local literal", "https://[fe80::1]/f", {}),
-    ("name resolving to a private address", "https://internal.example/f", {
-        "internal.example": ["10.1.2.3"],
-    }),
-    ("name resolving to link-local", "https://metadata.example/f", {
-        "metadata.example": ["169.254.169.254"],
-    }),
-    ("name resolving to public and private addresses", "https://mixed.example/f", {
-        "mixed.example": ["93.184.216.34", "192.168.1.10"],
-    }),
+    (
+        "name resolving to a private address",
+        "https://internal.example/f",
+        {
+            "internal.example": ["10.1.2.3"],
+        },
+    ),
+    (
+        "name resolving to link-local",
+        "https://metadata.example/f",
+        {
+            "metadata.example": ["169.254.169.254"],
+        },
+    ),
+    (
+        "name resolving to public and private addresses",
+        "https://mixed.example/f",
+        {
+            "mixed.example": ["93.184.216.34", "192.168.1.10"],
+        },
+    ),
 ]
 
 
