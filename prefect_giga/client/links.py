@@ -242,13 +242,22 @@ class SafeLinks:
 
     def __init__(self, base_url: str, *, timeout: float, max_connections: int) -> None:
         self.policy = LinkPolicy.for_api(base_url)
-        self.http = httpx.AsyncClient(
-            transport=_GuardedTransport(self.policy, max_connections=max_connections),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"user-agent": "prefect-giga"},
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The pool links are fetched with (made on first use: most clients never download)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                transport=_GuardedTransport(self.policy, max_connections=self.max_connections),
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                headers={"user-agent": "prefect-giga"},
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._http
 
     @asynccontextmanager
     async def open(self, url: str, what: str) -> AsyncIterator[httpx.Response]:
@@ -278,5 +287,7 @@ class SafeLinks:
         raise UnsafeLinkError(f"{what}: more than {MAX_REDIRECTS} redirects; refused")
 
     async def aclose(self) -> None:
-        """Close the pool."""
-        await self.http.aclose()
+        """Close the pool (if it was ever made)."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
