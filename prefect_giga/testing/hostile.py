@@ -54,6 +54,8 @@ class Hostile:
             paths escaping the workspace: ``../x``, ``/etc/x``) and serves them.
         reply_run_id: Every ``/api/read`` reply and every run of ``/api/list`` carries this
             id instead of the real one (``../../x``, another run's id...).
+        files_reply_run_id: Like ``reply_run_id``, but only for ``/api/read`` replies asked
+            with ``includeFiles`` (the read a harvest makes; status reads stay honest).
         challenge_overrides: Fields replacing those of every SIWX challenge's ``info``
             (``statement`` with a line break, a short ``nonce``, an old ``issuedAt``...).
         file_link: Every ``/api/file-url`` reply carries this URL instead of the server's
@@ -87,6 +89,7 @@ class Hostile:
             self.reply_run_id: str | None = None
             self.file_link: str | None = None
             self.challenge_overrides: dict[str, Any] = {}
+            self.files_reply_run_id: str | None = None
             self._stash: list[VerifiedPayment] = []
             self.stashed: list[tuple[str, str]] = []
             self.settle_attempts = 0

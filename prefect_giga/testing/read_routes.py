@@ -79,6 +79,8 @@ async def _read(emulator: EmulatorState, request: Request, wallet: str, raw: byt
         detail["files"] += [{"path": p, "type": "file", "size": len(listed[p])} for p in listed]
     if emulator.hostile.reply_run_id is not None:  # hostile: another (or no valid) id
         detail["id"] = emulator.hostile.reply_run_id
+    if include_files and emulator.hostile.files_reply_run_id is not None:
+        detail["id"] = emulator.hostile.files_reply_run_id
     return JSONResponse(detail, headers=_NO_STORE)
 
 

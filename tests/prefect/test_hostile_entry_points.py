@@ -47,7 +47,7 @@ async def test_run_prompt_refuses_a_run_id_that_climbs_out_of_dest(
 ) -> None:
     # The attack from the issue: the read reply's id is "../../x", which harvest used to
     # turn into a folder two levels above the destination.
-    hostile_emulator.hostile.reply_run_id = "../../escape"
+    hostile_emulator.hostile.files_reply_run_id = "../../escape"
     block = creds(hostile_emulator, private_key)
     state = await run_prompt(
         "Write a report [files=2]", block, dest=str(dest_of(sandbox)), return_state=True, **FAST
@@ -66,7 +66,7 @@ async def test_run_prompt_refuses_a_run_id_that_climbs_out_of_dest(
 async def test_run_prompts_isolates_items_whose_reply_ids_are_hostile(
     hostile_emulator: GigaEmulator, private_key: str, sandbox: Path
 ) -> None:
-    hostile_emulator.hostile.reply_run_id = "/tmp/giga-escape"
+    hostile_emulator.hostile.files_reply_run_id = "/tmp/giga-escape"
     block = creds(hostile_emulator, private_key)
     state = await run_prompts(
         ["First [files=1]", "Second [files=1]"],
