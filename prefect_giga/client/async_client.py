@@ -5,24 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from ..core.exceptions import (
     GigaConfigError,
     GigaProtocolError,
     QuoteRefusedError,
-    RunFileNotFoundError,
     RunNotFoundError,
 )
 from ..core.exchange import Exchange, normalize_base_url, validate_reply
 from ..core.http import RetryPolicy, install_log_redaction
 from ..core.ids import check_asked_run_id
-from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
+from ..core.models import Quote, Run, RunPage, RunSummary, StartedRun
 from ..core.money import parse_usd
 from ..core.networks import get_network
 from ..core.wallet import EthSigner, Wallet
@@ -31,18 +28,15 @@ from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
 from ..payments.signing import PaymentPolicy
-from .downloads import fetch_run_file
 from .files import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     AttachmentInput,
-    ByteBudget,
-    DownloadedFile,
-    safe_destination,
 )
 from .links import SafeLinks
 from .pagination import MAX_PAGE_SIZE, PageWalker
 from .paid_calls import PaidCalls
+from .run_files import RunFiles
 from .signin import SignIn
 from .tiers import ServerTiers, TierBook
 
@@ -56,7 +50,7 @@ BeforePaymentHook = Callable[[Quote], Awaitable[None]]
 """Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
 
 
-class GigaClient(PaidCalls):
+class GigaClient(PaidCalls, RunFiles):
     """Async client for the Giga API: paid starts over x402, free reads over SIWX.
 
     One client holds one pooled ``httpx.AsyncClient``; use it as an async context manager.
@@ -371,97 +365,3 @@ class GigaClient(PaidCalls):
             page = await self.list_runs(limit=walker.size, offset=walker.offset)
             for run in walker.take(page):
                 yield run
-
-    async def file_url(self, run_id: str, path: str) -> PresignedURL:
-        """A presigned download link for one of a run's files (valid about an hour).
-
-        The link is a bearer credential: it is kept in a ``SecretStr``.
-
-        Raises:
-            GigaConfigError: ``run_id`` is not a valid run id; nothing is sent.
-            RunFileNotFoundError: The run or the file does not exist.
-            UnsafeLinkError: The link breaks the link rules (see `LinkPolicy`).
-
-        Example:
-            ```python
-            link = await giga.file_url(run_id, "output.md")
-            print(link.expires_at)
-            ```
-        """
-        check_asked_run_id(run_id)
-        what = f"file-url for {path!r} of run {run_id}"
-        data = await self.signin.call(
-            "/api/file-url",
-            {"runId": run_id, "path": path},
-            what,
-            not_found=lambda: RunFileNotFoundError(f"Run {run_id} has no file {path!r}"),
-        )
-        url = data.get("url")
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise GigaProtocolError(f"{what}: the reply has no http(s) url")
-        self.links.policy.check_url(url)
-        try:
-            return PresignedURL(url=SecretStr(url), expires_at=data.get("expiresAt"))
-        except ValidationError:
-            raise GigaProtocolError(f"{what}: the reply's expiresAt is not a timestamp") from None
-
-    async def download(
-        self,
-        run_id: str,
-        path: str,
-        dest: str | Path,
-        *,
-        max_bytes: int | None = None,
-    ) -> Path:
-        """Download one file of a run into the folder ``dest``, keeping its relative path.
-
-        Streams to a temp file and renames it into place; refuses paths that would escape
-        ``dest``. Returns the local path.
-
-        Raises:
-            UnsafePathError: The path would land outside ``dest``; nothing is written.
-            UnsafeLinkError: The link or a redirect breaks the link rules; nothing fetched.
-            FileTooLargeError: The file is over the cap; nothing is kept.
-            LinkExpiredError: The server refused two fresh links in a row.
-
-        Example:
-            ```python
-            local = await giga.download(run_id, "output.md", "outputs/")
-            print(local.read_text())
-            ```
-        """
-        return (await self.download_file(run_id, path, dest, max_bytes=max_bytes)).local_path
-
-    async def download_file(
-        self,
-        run_id: str,
-        path: str,
-        dest: str | Path,
-        *,
-        max_bytes: int | None = None,
-        budget: ByteBudget | None = None,
-    ) -> DownloadedFile:
-        """Like `download`, and also report the size and SHA-256 of what was written.
-
-        ``budget`` counts the bytes against a cap shared with other files (a per-run cap).
-
-        Example:
-            ```python
-            got = await giga.download_file(run_id, "output.md", "outputs/")
-            print(got.size, got.sha256)
-            ```
-        """
-        check_asked_run_id(run_id)
-        target = safe_destination(dest, path)
-        size, sha = await fetch_run_file(
-            self.exchange,
-            self.links,
-            self.retry,
-            lambda: self.file_url(run_id, path),
-            target,
-            root=Path(dest),
-            max_bytes=max_bytes if max_bytes is not None else self.max_download_bytes,
-            path=path,
-            budget=budget,
-        )
-        return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)

@@ -90,7 +90,10 @@ def _read_sized(path: Path, room: int) -> bytes:
     A special file (a FIFO, ``/dev/zero``) or a file larger than the room left in the request
     is refused without reading it; a file that grows while read is refused too.
     """
-    if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block open()
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise AttachmentError(f"Attachment {path} is a directory, not a file; nothing was paid")
+    if not stat.S_ISREG(mode):  # before opening: a FIFO would block open()
         raise AttachmentError(f"Attachment {path} is not a regular file; nothing was paid")
     with path.open("rb") as handle:
         info = os.fstat(handle.fileno())

@@ -154,11 +154,8 @@ PUBLIC_NAMES = {
         "SpendBudget",
         "StartedRun",
         "SyncGigaClient",
-<<<<<<< HEAD
         "TierNotOfferedError",
-=======
         "UnsafeLinkError",
->>>>>>> 06bd8b9 (Security: download links checked (https or the API's origin, no internal addresses at connect time, checked redirects); Content-Length lies refused; default download cap; attachments sized with stat(); redaction on child loggers; read replies must carry the id asked for)
         "UnsafePathError",
         "Wallet",
         "aharvest_run",
