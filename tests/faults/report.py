@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from tests.hostile.support import TALLY as HOSTILE
+
 __all__ = ["REPORT", "Defence", "MoneyReport"]
 
 
@@ -177,6 +179,8 @@ class MoneyReport:
                 "",
             ]
             lines += [f"- `{test}`: {reason}" for test, reason in sorted(self.bugs)]
+        if HOSTILE.cases:  # counted by tests/hostile/ (see tests/hostile/support.py)
+            lines += ["", *HOSTILE.render()]
         lines += [
             "",
             "## Timings (vary between runs)",
