@@ -81,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "RunNotFoundError": "prefect_giga.core.exceptions",
     "SettlementFailedError": "prefect_giga.core.exceptions",
     "SiwxChallengeError": "prefect_giga.core.exceptions",
+    "UnsafeLinkError": "prefect_giga.core.exceptions",
     "UnsafePathError": "prefect_giga.core.exceptions",
     "TierNotOfferedError": "prefect_giga.core.exceptions",
     "ResumeBodyRefusedError": "prefect_giga.payments.paid_resume",
@@ -137,6 +138,7 @@ __all__ = [
     "StartedRun",
     "SyncGigaClient",
     "TierNotOfferedError",
+    "UnsafeLinkError",
     "UnsafePathError",
     "Wallet",
     "__version__",
@@ -182,6 +184,7 @@ if TYPE_CHECKING:
         SettlementFailedError,
         SiwxChallengeError,
         TierNotOfferedError,
+        UnsafeLinkError,
         UnsafePathError,
     )
     from .core.http import RetryPolicy

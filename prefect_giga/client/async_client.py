@@ -5,27 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from ..core.exceptions import (
     GigaConfigError,
     GigaProtocolError,
-    LinkExpiredError,
     QuoteRefusedError,
-    RunFileNotFoundError,
     RunNotFoundError,
 )
 from ..core.exchange import Exchange, normalize_base_url, validate_reply
-from ..core.http import (
-    RetryPolicy,
-    install_log_redaction,
-)
-from ..core.models import PresignedURL, Quote, Run, RunPage, RunSummary, StartedRun
+from ..core.http import RetryPolicy, install_log_redaction
+from ..core.ids import check_asked_run_id
+from ..core.models import Quote, Run, RunPage, RunSummary, StartedRun
 from ..core.money import parse_usd
 from ..core.networks import get_network
 from ..core.wallet import EthSigner, Wallet
@@ -34,19 +28,17 @@ from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
 from ..payments.request_fingerprint import request_fingerprint
-from ..payments.signing import (
-    PaymentPolicy,
-)
+from ..payments.signing import PaymentPolicy
 from ..payments.start_guards import check_key_use
-from .downloads import stream_to_file
 from .files import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
     AttachmentInput,
-    DownloadedFile,
-    safe_destination,
 )
+from .links import SafeLinks
 from .pagination import MAX_PAGE_SIZE, PageWalker
 from .paid_calls import PaidCalls
+from .run_files import RunFiles
 from .signin import SignIn
 from .tiers import ServerTiers, TierBook
 
@@ -60,7 +52,7 @@ BeforePaymentHook = Callable[[Quote], Awaitable[None]]
 """Called with the checked quote just before signing; raise to refuse (nothing is signed)."""
 
 
-class GigaClient(PaidCalls):
+class GigaClient(PaidCalls, RunFiles):
     """Async client for the Giga API: paid starts over x402, free reads over SIWX.
 
     One client holds one pooled ``httpx.AsyncClient``; use it as an async context manager.
@@ -81,7 +73,8 @@ class GigaClient(PaidCalls):
         timeout: Seconds for one API request, reply included (a reply that trickles in
             forever is cut off); a download must also average 16 KiB/s after that long.
         max_request_bytes: The largest start request (prompt plus base64 attachments).
-        max_download_bytes: The largest file a download keeps (default: no cap).
+        max_download_bytes: The largest file a download keeps (default 1 GiB,
+            `DEFAULT_MAX_DOWNLOAD_BYTES`; ``None`` for no cap).
         retry: The retry policy for free calls. Paid requests are never retried blindly.
         before_payment: An async hook called with each checked quote before signing.
         max_spend_per_day: The most this wallet may spend over a rolling 24 hours, in USD,
@@ -125,7 +118,7 @@ class GigaClient(PaidCalls):
         allowed_payees: Iterable[str] | None = None,
         timeout: float = 30.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-        max_download_bytes: int | None = None,
+        max_download_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
         retry: RetryPolicy | None = None,
         before_payment: BeforePaymentHook | None = None,
         max_spend_per_day: Decimal | str | int | None = None,
@@ -185,6 +178,7 @@ class GigaClient(PaidCalls):
         )
         self.signin = SignIn(self.exchange, self.wallet, self.network, self.retry)
         self.tier_book = TierBook(self.exchange, self.network)
+        self.links = SafeLinks(self.base_url, timeout=timeout, max_connections=max_connections)
         install_log_redaction()
 
     async def __aenter__(self) -> GigaClient:
@@ -200,6 +194,7 @@ class GigaClient(PaidCalls):
 
     async def aclose(self) -> None:
         """Close the connection pool (when the client created it)."""
+        await self.links.aclose()
         if self._owns_http:
             await self.exchange.http.aclose()
 
@@ -325,7 +320,9 @@ class GigaClient(PaidCalls):
         ``logs`` may be ``None`` early in a run: that is normal.
 
         Raises:
+            GigaConfigError: ``run_id`` is not a valid run id; nothing is sent.
             RunNotFoundError: No such run for this wallet.
+            GigaProtocolError: The reply is for another run, or its id is not a valid id.
 
         Example:
             ```python
@@ -334,6 +331,7 @@ class GigaClient(PaidCalls):
                 print([f.path for f in run.files or []])
             ```
         """
+        check_asked_run_id(run_id)
         data = await self.signin.call(
             "/api/read",
             {"runId": run_id, "includeFiles": include_files},
@@ -343,7 +341,12 @@ class GigaClient(PaidCalls):
                 "wallet that paid for them)"
             ),
         )
-        return validate_reply(Run, data, f"read run {run_id}")
+        run = validate_reply(Run, data, f"read run {run_id}")
+        if run.id != run_id:
+            raise GigaProtocolError(
+                f"read run {run_id}: the server answered with another run ({run.id}); refused"
+            )
+        return run
 
     async def list_runs(self, *, limit: int = 10, offset: int = 0) -> list[RunSummary]:
         """One page of this wallet's runs, most recently updated first. ``limit`` is capped at 100.
@@ -374,75 +377,3 @@ class GigaClient(PaidCalls):
             page = await self.list_runs(limit=walker.size, offset=walker.offset)
             for run in walker.take(page):
                 yield run
-
-    async def file_url(self, run_id: str, path: str) -> PresignedURL:
-        """A presigned download link for one of a run's files (valid about an hour).
-
-        The link is a bearer credential: it is kept in a ``SecretStr``.
-
-        Raises:
-            RunFileNotFoundError: The run or the file does not exist.
-        """
-        what = f"file-url for {path!r} of run {run_id}"
-        data = await self.signin.call(
-            "/api/file-url",
-            {"runId": run_id, "path": path},
-            what,
-            not_found=lambda: RunFileNotFoundError(f"Run {run_id} has no file {path!r}"),
-        )
-        url = data.get("url")
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise GigaProtocolError(f"{what}: the reply has no http(s) url")
-        try:
-            return PresignedURL(url=SecretStr(url), expires_at=data.get("expiresAt"))
-        except ValidationError:
-            raise GigaProtocolError(f"{what}: the reply's expiresAt is not a timestamp") from None
-
-    async def download(
-        self,
-        run_id: str,
-        path: str,
-        dest: str | Path,
-        *,
-        max_bytes: int | None = None,
-    ) -> Path:
-        """Download one file of a run into the folder ``dest``, keeping its relative path.
-
-        Streams to a temp file and renames it into place; refuses paths that would escape
-        ``dest``. Returns the local path.
-
-        Raises:
-            UnsafePathError: The path would land outside ``dest``; nothing is written.
-            FileTooLargeError: The file is over the cap; nothing is kept.
-            LinkExpiredError: The server refused two fresh links in a row.
-
-        Example:
-            ```python
-            local = await giga.download(run_id, "output.md", "outputs/")
-            print(local.read_text())
-            ```
-        """
-        return (await self.download_file(run_id, path, dest, max_bytes=max_bytes)).local_path
-
-    async def download_file(
-        self,
-        run_id: str,
-        path: str,
-        dest: str | Path,
-        *,
-        max_bytes: int | None = None,
-    ) -> DownloadedFile:
-        """Like `download`, and also report the size and SHA-256 of what was written."""
-        target = safe_destination(dest, path)
-        cap = max_bytes if max_bytes is not None else self.max_download_bytes
-
-        async def stream(link: PresignedURL) -> tuple[int, str]:
-            return await self.retry.call(
-                lambda: stream_to_file(self.exchange, link, target, max_bytes=cap, path=path)
-            )
-
-        try:
-            size, sha = await stream(await self.file_url(run_id, path))
-        except LinkExpiredError:  # one fresh link, then give up
-            size, sha = await stream(await self.file_url(run_id, path))
-        return DownloadedFile(remote_path=path, local_path=target, size=size, sha256=sha)

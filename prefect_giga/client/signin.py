@@ -20,6 +20,7 @@ from ..core.exceptions import AuthenticationError, GigaProtocolError
 from ..core.exchange import Exchange, json_or_empty
 from ..core.http import RetryPolicy, parse_json
 from ..core.networks import Network
+from ..core.siwx_rules import check_challenge
 from ..core.wallet import Wallet
 from ..payments.signing import decode_b64_json
 
@@ -123,7 +124,7 @@ class SignIn:
         if challenge_reply.status_code != 402:
             return challenge_reply
         info = siwx.parse_challenge(self._challenge_of(challenge_reply, what), self.network.caip2)
-        siwx.check_challenge_origin(info, url)
+        check_challenge(info, url, chain_id=self.network.caip2)  # refuses before signing
         self._domain_form[origin] = (
             "hostname" if info.domain == urlsplit(url).hostname else "netloc"
         )

@@ -11,7 +11,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..core.models import PresignedURL, Quote, Run, RunSummary, StartedRun
 from .async_client import GigaClient
-from .files import AttachmentInput, DownloadedFile
+from .files import AttachmentInput, ByteBudget, DownloadedFile
 from .pagination import PageWalker
 from .tiers import ServerTiers
 
@@ -147,11 +147,19 @@ class SyncGigaClient:
         )
 
     def download_file(
-        self, run_id: str, path: str, dest: str | Path, *, max_bytes: int | None = None
+        self,
+        run_id: str,
+        path: str,
+        dest: str | Path,
+        *,
+        max_bytes: int | None = None,
+        budget: ByteBudget | None = None,
     ) -> DownloadedFile:
         """Blocking `GigaClient.download_file`."""
         return self._portal.call(
-            lambda: self._client.download_file(run_id, path, dest, max_bytes=max_bytes)
+            lambda: self._client.download_file(
+                run_id, path, dest, max_bytes=max_bytes, budget=budget
+            )
         )
 
 

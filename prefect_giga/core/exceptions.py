@@ -33,6 +33,7 @@ __all__ = [
     "SettlementFailedError",
     "SiwxChallengeError",
     "TierNotOfferedError",
+    "UnsafeLinkError",
     "UnsafePathError",
 ]
 
@@ -276,6 +277,15 @@ class RunFileNotFoundError(GigaError):
 
 class LinkExpiredError(GigaError):
     """A presigned download link expired or was refused; ask for a new one."""
+
+
+class UnsafeLinkError(GigaProtocolError):
+    """A download link (or a redirect) points where this client never fetches; nothing fetched.
+
+    Links must be ``https`` unless they share the API's origin, and may not reach private,
+    link-local or loopback addresses (loopback only when the API itself is on loopback),
+    checked on the address a name resolves to when connecting.
+    """
 
 
 class UnsafePathError(GigaError):

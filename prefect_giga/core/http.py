@@ -22,6 +22,7 @@ from .exceptions import (
 )
 
 __all__ = [
+    "REDACTED_LOGGERS",
     "RetryPolicy",
     "excerpt",
     "install_log_redaction",
@@ -175,22 +176,55 @@ class RetryPolicy:
 
 
 class _RedactFilter(logging.Filter):
+    """Formats each record's message with its arguments, then masks what `redact` masks.
+
+    Formatting first means no argument (a header tuple, a URL object, a request) reaches a
+    handler unmasked, whatever its type.
+    """
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact(str(a)) if isinstance(a, (str, httpx.URL)) else a for a in record.args
-            )
-        record.msg = redact(str(record.msg))
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # arguments that do not fit the format
+            message = f"{record.msg} {record.args!r}"
+        record.msg = redact(message)
+        record.args = None
         return True
 
 
-_installed = False
+REDACTED_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "hpack",
+    "hpack.hpack",
+    "prefect_giga",
+)
+"""Loggers that can carry a URL, a header or a body. A logger's filter sees only records
+logged on that very logger (not those its children pass up), so each child gets one."""
 
 
 def install_log_redaction() -> None:
-    """Keep presigned tokens out of httpx's own request log lines (idempotent)."""
-    global _installed
-    if not _installed:
-        for name in ("httpx", "httpcore"):
-            logging.getLogger(name).addFilter(_RedactFilter())
-        _installed = True
+    """Keep presigned tokens and proofs out of the HTTP libraries' log lines (idempotent).
+
+    Adds the redacting filter to every logger in `REDACTED_LOGGERS` and to any other
+    ``httpx``, ``httpcore`` or ``hpack`` logger that exists when it is called.
+
+    Example:
+        >>> install_log_redaction()
+        >>> any(isinstance(f, _RedactFilter) for f in logging.getLogger("httpcore.http11").filters)
+        True
+    """
+    existing = [
+        name
+        for name in list(logging.Logger.manager.loggerDict)
+        if name.split(".", 1)[0] in ("httpx", "httpcore", "hpack")
+    ]
+    for name in (*REDACTED_LOGGERS, *existing):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) for f in logger.filters):
+            logger.addFilter(_RedactFilter())

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .exceptions import GigaProtocolError
+from .exceptions import GigaConfigError, GigaProtocolError
 
-__all__ = ["RUN_ID_PATTERN", "check_run_id", "is_valid_run_id"]
+__all__ = ["RUN_ID_PATTERN", "check_asked_run_id", "check_run_id", "is_valid_run_id"]
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 """What a run id may look like."""
@@ -43,6 +43,25 @@ def check_run_id(value: object, what: str) -> str:
         shown = repr(value)[:40]
         raise GigaProtocolError(
             f"{what}: the server sent a run id that is not a valid id ({shown}); refused"
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def check_asked_run_id(value: object) -> str:
+    """``value`` when it is a valid run id the caller asks about (before anything is sent).
+
+    Raises:
+        GigaConfigError: It is not a valid run id; nothing was sent.
+
+    Example:
+        >>> check_asked_run_id("run_1")
+        'run_1'
+    """
+    if not is_valid_run_id(value):
+        raise GigaConfigError(
+            f"{repr(value)[:40]} is not a valid run id (letters, digits, '_' and '-', 1 to 128 "
+            "of them); nothing was sent"
         )
     assert isinstance(value, str)
     return value

@@ -7,9 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from .ids import RUN_ID_PATTERN
 
 __all__ = [
     "FileAttachment",
@@ -19,12 +21,23 @@ __all__ = [
     "PresignedURL",
     "Quote",
     "Run",
+    "RunId",
     "RunLogs",
     "RunPage",
     "RunStatus",
     "RunSummary",
     "StartedRun",
 ]
+
+
+def _checked_run_id(value: str) -> str:
+    if RUN_ID_PATTERN.fullmatch(value) is None:
+        raise ValueError("not a valid run id (letters, digits, '_' and '-', 1 to 128)")
+    return value
+
+
+RunId = Annotated[str, AfterValidator(_checked_run_id)]
+"""A run id as the server sends it, checked against `RUN_ID_PATTERN` before it names anything."""
 
 
 class _Wire(BaseModel):
@@ -92,7 +105,7 @@ class RunLogs(_Wire):
 
 
 class RunSummary(_Wire):
-    """One run as `/api/list` returns it.
+    """One run as `/api/list` returns it. An ``id`` outside `RUN_ID_PATTERN` is refused.
 
     Example:
         >>> RunSummary.model_validate({"id": "r1", "status": "running",
@@ -101,7 +114,7 @@ class RunSummary(_Wire):
         <RunStatus.RUNNING: 'running'>
     """
 
-    id: str
+    id: RunId
     status: RunStatus
     error_code: str | None = Field(default=None, alias="errorCode")
     created_at: datetime = Field(alias="createdAt")

@@ -250,8 +250,15 @@ def parse_challenge(payment_required: Mapping[str, Any], chain_id: str) -> SiwxI
             f"The SIWX challenge does not support {chain_id}; "
             f"it offers {sorted(map(str, supported))}"
         )
+    named_chain = info.get("chainId")
+    if named_chain is not None and named_chain != chain_id:
+        raise SiwxChallengeError(
+            f"The SIWX challenge names chain {str(named_chain)[:40]!r}, not {chain_id}"
+        )
     try:
         resources = info.get("resources") or ()
+        if isinstance(resources, (str, bytes)) or not isinstance(resources, (list, tuple)):
+            raise SiwxChallengeError("The SIWX challenge's resources are not a list")
         return SiwxInfo(
             domain=str(info["domain"]),
             uri=str(info["uri"]),

@@ -52,6 +52,14 @@ class Hostile:
             to lure credentials to another host.
         listed_files: Path to bytes: every finished run also lists these files (typically
             paths escaping the workspace: ``../x``, ``/etc/x``) and serves them.
+        reply_run_id: Every ``/api/read`` reply and every run of ``/api/list`` carries this
+            id instead of the real one (``../../x``, another run's id...).
+        files_reply_run_id: Like ``reply_run_id``, but only for ``/api/read`` replies asked
+            with ``includeFiles`` (the read a harvest makes; status reads stay honest).
+        challenge_overrides: Fields replacing those of every SIWX challenge's ``info``
+            (``statement`` with a line break, a short ``nonce``, an old ``issuedAt``...).
+        file_link: Every ``/api/file-url`` reply carries this URL instead of the server's
+            own link (another origin, plain http, a private address...).
         stashed: Authorizations kept so far (payer, nonce), oldest first.
         settle_attempts: Settlements of stashed authorizations tried.
         settled_stashed: Those the chain accepted.
@@ -78,6 +86,10 @@ class Hostile:
             self.stash_refusals = 0
             self.proof_redirects: dict[str, str] = {}
             self.listed_files: dict[str, bytes] = {}
+            self.reply_run_id: str | None = None
+            self.file_link: str | None = None
+            self.challenge_overrides: dict[str, Any] = {}
+            self.files_reply_run_id: str | None = None
             self._stash: list[VerifiedPayment] = []
             self.stashed: list[tuple[str, str]] = []
             self.settle_attempts = 0

@@ -55,6 +55,9 @@ async def _authenticate(emulator: EmulatorState, request: Request) -> str | Resp
     if proof is None:
         description = _DESCRIPTIONS.get(request.url.path, "SIWX-protected endpoint")
         challenge = emulator.siwx.challenge(str(request.url), host, description)
+        if emulator.hostile.challenge_overrides:  # hostile: tampered challenge fields
+            info = challenge["extensions"]["sign-in-with-x"]["info"]
+            info.update(emulator.hostile.challenge_overrides)
         headers = {"PAYMENT-REQUIRED": b64_json(challenge), **_NO_STORE}
         return JSONResponse(challenge, status_code=402, headers=headers)
     try:
@@ -74,6 +77,10 @@ async def _read(emulator: EmulatorState, request: Request, wallet: str, raw: byt
     if include_files and run.status(now) in TERMINAL_STATUSES:  # hostile: extra listed files
         listed = emulator.hostile.listed_files
         detail["files"] += [{"path": p, "type": "file", "size": len(listed[p])} for p in listed]
+    if emulator.hostile.reply_run_id is not None:  # hostile: another (or no valid) id
+        detail["id"] = emulator.hostile.reply_run_id
+    if include_files and emulator.hostile.files_reply_run_id is not None:
+        detail["id"] = emulator.hostile.files_reply_run_id
     return JSONResponse(detail, headers=_NO_STORE)
 
 
@@ -81,7 +88,10 @@ async def _list(emulator: EmulatorState, request: Request, wallet: str, raw: byt
     limit, offset = parse_list_body(raw, clamp=emulator.config.list_limit == "clamp")
     now = emulator.clock.now()
     runs = emulator.run_store.for_owner(wallet, now)[offset : offset + limit]
-    return JSONResponse({"runs": [run.summary(now) for run in runs]}, headers=_NO_STORE)
+    summaries = [run.summary(now) for run in runs]
+    if emulator.hostile.reply_run_id is not None:  # hostile: another (or no valid) id
+        summaries = [{**summary, "id": emulator.hostile.reply_run_id} for summary in summaries]
+    return JSONResponse({"runs": summaries}, headers=_NO_STORE)
 
 
 async def _file_url(emulator: EmulatorState, request: Request, wallet: str, raw: bytes) -> Response:
@@ -98,10 +108,8 @@ async def _file_url(emulator: EmulatorState, request: Request, wallet: str, raw:
         run.id, relative, expired=emulator.faults.expired_file_urls
     )
     scheme, host = origin_of(request)
-    return JSONResponse(
-        {"url": f"{scheme}://{host}/api/file?token={token}", "expiresAt": isoformat_ms(expires_at)},
-        headers=_NO_STORE,
-    )
+    url = emulator.hostile.file_link or f"{scheme}://{host}/api/file?token={token}"
+    return JSONResponse({"url": url, "expiresAt": isoformat_ms(expires_at)}, headers=_NO_STORE)
 
 
 _HANDLERS: dict[str, AuthedHandler] = {

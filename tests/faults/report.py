@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from tests.hostile.support import TALLY as HOSTILE
+
 __all__ = ["BUILD_PATH", "PUBLISHED_PATH", "REPORT", "Defence", "MoneyReport", "Tally"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +173,8 @@ class MoneyReport:
         if self.bugs:
             lines += ["", "## Known client issues (tests marked `xfail(strict=True)`)", ""]
             lines += [f"- `{test}`: {reason}" for test, reason in sorted(self.bugs)]
+        if HOSTILE.cases:  # counted by tests/hostile/ (see tests/hostile/support.py)
+            lines += ["", *HOSTILE.render()]
         lines += [
             "",
             "## Timings (vary between runs)",

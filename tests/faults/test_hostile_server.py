@@ -17,6 +17,7 @@ from prefect_giga.core.exceptions import (
     GigaProtocolError,
     GigaTransportError,
     QuoteRefusedError,
+    UnsafeLinkError,
     UnsafePathError,
 )
 from prefect_giga.harvest import harvest
@@ -199,7 +200,7 @@ async def test_redirected_sign_in_proof_never_reaches_the_other_host(
     )
 
 
-async def test_download_follows_a_redirect_without_any_credential(
+async def test_download_redirected_to_another_http_origin_is_refused_and_never_fetched(
     emulator: GigaEmulator, sandbox: Path
 ) -> None:
     with Trap() as trap:
@@ -207,14 +208,18 @@ async def test_download_follows_a_redirect_without_any_credential(
             started = await giga.start(prompt_for("file-redirect"), idempotency_key="file-redirect")
             assert await fetch_output(giga, started.run_id, "file-redirect", dest_of(sandbox))
             emulator.faults.redirects["file"] = trap.url + "/mirror/output.md"
-            local = await giga.download(started.run_id, "output.md", dest_of(sandbox) / "mirror")
-        [(method, _, headers)] = trap.requests
+            with pytest.raises(UnsafeLinkError):
+                await giga.download(started.run_id, "output.md", dest_of(sandbox) / "mirror")
+        assert trap.requests == []
     REPORT.starts += 1
-    assert method == "GET" and local.read_bytes() == Trap.BODY
-    assert not {"authorization", "sign-in-with-x", "payment-signature", "cookie"} & set(headers)
+    assert not (dest_of(sandbox) / "mirror" / "output.md").exists()
     assert outside(sandbox) == set()
     REPORT.defences.append(
-        Defence("file download redirected to another host", "followed, no auth header sent")
+        Defence(
+            "file download redirected to another origin over http",
+            "UnsafeLinkError, nothing fetched",
+            outside_writes=len(outside(sandbox)),
+        )
     )
 
 

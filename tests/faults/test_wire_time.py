@@ -47,7 +47,9 @@ async def test_paid_start_queued_behind_slow_downloads_is_sent_not_unknown(
         emulator.faults.never_end("file", chunk=b" ", interval=0.05)
         downloads = [
             asyncio.ensure_future(
-                stream_to_file(giga.exchange, link, tmp_path / f"d{n}", max_bytes=None, path="f")
+                stream_to_file(
+                    giga.exchange, giga.links, link, tmp_path / f"d{n}", max_bytes=None, path="f"
+                )
             )
             for n, link in enumerate(links)
         ]
