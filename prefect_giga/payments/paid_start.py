@@ -86,12 +86,10 @@ class PaidStart:
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
         client = self.client
-        offer = client.quotes.recent(self.quote_key)
-        if offer is None:
-            probed = await client.retry.call(self.probe)
-            if isinstance(probed, StartedRun):
-                return probed
-            offer = probed
+        probed = await client.quotes.offer(self.quote_key, lambda: client.retry.call(self.probe))
+        if isinstance(probed, StartedRun):
+            return probed
+        offer = probed
         payment = await self._authorize(offer)
         async with paid_lane(client.address, client.base_url):
             sent_at = self.journal.mark_sent(self.ref, valid_before=payment.valid_before)

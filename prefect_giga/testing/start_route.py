@@ -183,6 +183,8 @@ def paid_endpoint(
             if isinstance(outcome, Response):  # the handler refused: nothing is settled
                 return outcome
             run, previous = outcome
+            if emulator.config.settlement_seconds > 0:  # the chain takes its time to settle
+                await emulator.wait(emulator.config.settlement_seconds)
             response = _settle(emulator, request, payment, run, previous)
         finally:
             emulator.resend_race.settled(payment.payer, payment.nonce)
