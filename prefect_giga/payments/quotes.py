@@ -60,9 +60,7 @@ class QuoteCache:
         self.probes = 0
         """Probes this cache let through (shared ones count once)."""
 
-    async def offer(
-        self, tier: str, probe: Callable[[], Awaitable[_Probed]]
-    ) -> Offer | _Probed:
+    async def offer(self, tier: str, probe: Callable[[], Awaitable[_Probed]]) -> Offer | _Probed:
         """The remembered offer for ``tier``, or the answer of one probe shared by all callers.
 
         When no offer is remembered, the first caller runs ``probe``; callers that arrive
