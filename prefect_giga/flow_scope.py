@@ -32,6 +32,7 @@ __all__ = [
     "current_scope",
     "live_scope_count",
     "owned_scope",
+    "arelease_finished_scopes",
     "payment_check",
     "release_finished_scopes",
     "run_payment_check",
@@ -228,18 +229,38 @@ def live_scope_count() -> int:
         return len(_SCOPES)
 
 
+def _take_finished() -> list[FlowScope]:
+    with _SCOPES_LOCK:
+        finished = [key for key, scope in _SCOPES.items() if scope.finished]
+        return [_SCOPES.pop(key) for key in finished]
+
+
 def release_finished_scopes() -> int:
     """Release the scopes of flow runs that reached a final state; return how many.
+
+    Their clients are closed on their own event loops, without waiting.
 
     Example:
         >>> release_finished_scopes() >= 0
         True
     """
-    with _SCOPES_LOCK:
-        finished = [key for key, scope in _SCOPES.items() if scope.finished]
-        released = [_SCOPES.pop(key) for key in finished]
+    released = _take_finished()
     for scope in released:
         scope.release_soon()
+    return len(released)
+
+
+async def arelease_finished_scopes() -> int:
+    """`release_finished_scopes`, waiting until the clients on this loop are closed.
+
+    Example:
+        ```python
+        await arelease_finished_scopes()
+        ```
+    """
+    released = _take_finished()
+    for scope in released:
+        await scope.aclose()
     return len(released)
 
 
