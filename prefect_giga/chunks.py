@@ -130,7 +130,10 @@ async def run_prompts_chunk(
     if publish_summary:
         spent = sum((r.receipt.amount for r in results if r.receipt), Decimal(0))
         chunk = BatchResult(items=results, spent=spent)
-        await publish_batch_summary(chunk, None, runner.artifacts_flow_run)
+        try:
+            await publish_batch_summary(chunk, None, runner.artifacts_flow_run)
+        except Exception as exc:  # a report that did not land must not lose the items
+            logger.warning("Chunk summary artifact not published: %s", exc)
     return results
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
 from prefect_giga import GigaClient, GigaCredentials, ItemOutcome
 from prefect_giga.flow_scope import arelease_finished_scopes, current_scope, live_scope_count
@@ -65,7 +67,21 @@ async def test_a_batch_in_chunks_uses_one_client_closed_when_the_flow_run_ends(
     starts = {s: after[("start", s)] - before[("start", s)] for s in (200, 402)}
     assert starts == {200: 7, 402: 1}  # one start request per item plus one shared probe
     # No task run and no log line per item: three chunk sub-flows, one line each.
-    logs = [log.message for log in await logs_of(state.state_details.flow_run_id)]
+    batch_run = state.state_details.flow_run_id
+    async with get_client() as prefect:
+        chunks = await prefect.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[batch_run])
+            )
+        )
+        task_runs = await prefect.read_task_runs(
+            flow_run_filter=FlowRunFilter(id={"any_": [batch_run]})
+        )
+    assert len(chunks) == 3
+    assert len(task_runs) == 3  # the sub-flow calls; none per item
+    logs = [
+        log.message for run in [batch_run, *(c.id for c in chunks)] for log in await logs_of(run)
+    ]
     assert sum(1 for m in logs if m.startswith("Chunk items")) == 3
     assert not any(m.startswith("Item ") for m in logs)
     artifacts = await artifacts_of(state.state_details.flow_run_id)
