@@ -29,10 +29,10 @@ from .credentials import GigaCredentials
 
 __all__ = [
     "FlowScope",
+    "arelease_finished_scopes",
     "current_scope",
     "live_scope_count",
     "owned_scope",
-    "arelease_finished_scopes",
     "payment_check",
     "release_finished_scopes",
     "run_payment_check",
