@@ -26,7 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .artifacts import BatchProgress, artifact_key, publish_output
 from .client.watcher import RunWatcher
-from .core.exceptions import BudgetExceededError, QuoteRefusedError
+from .core.exceptions import (
+    BudgetExceededError,
+    GigaServerError,
+    GigaTransportError,
+    QuoteRefusedError,
+)
 from .core.models import Quote, Run, StartedRun
 from .credentials import GigaCredentials
 from .flow_scope import FlowScope, payment_check
@@ -37,6 +42,11 @@ from .results import BatchItemResult, ItemOutcome, PromptItem, RunOutput
 from .waiting import wait_until_done
 
 __all__ = ["BatchOptions", "BatchRunner", "active_runner", "is_refusal", "running_batch"]
+
+HARVEST_ATTEMPTS = 3
+"""Tries of an item's harvest (a read with files and the downloads)."""
+HARVEST_RETRY_DELAY = 5.0
+"""Seconds before the second try, growing with each try."""
 
 
 def is_refusal(error: BaseException) -> bool:
@@ -203,12 +213,27 @@ class BatchRunner:
         )
 
     async def harvest_item(self, run: Run, started: StartedRun) -> RunOutput:
-        """Read the ended run with its files and download them."""
+        """Read the ended run with its files and download them.
+
+        Reads and downloads are free, so a harvest that failed on the way (a timeout, a
+        5xx) is tried again, `HARVEST_ATTEMPTS` times in all, as `aharvest_run` retries.
+        """
         giga = self.scope.client(self.credentials)
-        full = await giga.read(run.id, include_files=True)
-        return await harvest(
-            giga, full, self.options.dest, include=self.options.include, receipt=started.receipt
-        )
+        for attempt in range(1, HARVEST_ATTEMPTS + 1):
+            try:
+                full = await giga.read(run.id, include_files=True)
+                return await harvest(
+                    giga,
+                    full,
+                    self.options.dest,
+                    include=self.options.include,
+                    receipt=started.receipt,
+                )
+            except (GigaTransportError, GigaServerError):
+                if attempt == HARVEST_ATTEMPTS:
+                    raise
+                await asyncio.sleep(HARVEST_RETRY_DELAY * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def item_ended(self, result: BatchItemResult) -> None:
         """Report one finished item: progress (rate-limited), its artifact if asked, errors."""
