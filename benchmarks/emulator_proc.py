@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.emulator_proc")
     parser.add_argument("--time-scale", type=float, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settlement-seconds", type=float, default=0.0)
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         time_scale=args.time_scale,
@@ -65,11 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         initial_balance=BALANCE,
         proxy=False,  # no dropping proxy in front: one hop, as a real server
         file_url_ttl_seconds=3600.0 * args.time_scale,  # an hour of real time
+        settlement_seconds=args.settlement_seconds,
     )
     emulator = GigaEmulator(config)
     server = emulator.start()
     cpu_mark = process_cpu()
-    _reply({"url": server.url, "time_scale": args.time_scale})
+    _reply(
+        {
+            "url": server.url,
+            "time_scale": args.time_scale,
+            "settlement_seconds": args.settlement_seconds,
+        }
+    )
     try:
         for line in sys.stdin:
             command = line.strip()

@@ -103,7 +103,12 @@ def plan_from_json(text: str) -> Plan:
         True
     """
     data = json.loads(text)
-    data["sizes"] = tuple(Size(**size) for size in data["sizes"])
+    sizes = []
+    for size in data["sizes"]:
+        if size.get("scenarios") is not None:
+            size["scenarios"] = tuple(size["scenarios"])
+        sizes.append(Size(**size))
+    data["sizes"] = tuple(sizes)
     return Plan(**data)
 
 

@@ -44,6 +44,15 @@ def rss_kib(pid: int | str = "self") -> int:
     return _status_kib(pid, "VmRSS")
 
 
+def reset_peak(pid: int | str = "self") -> bool:
+    """Reset a process's peak RSS (``VmHWM``) to its current RSS; whether Linux allowed it."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -110,12 +119,27 @@ class Window:
     wall_start: float
     cpu_start: float
     children_start: dict[int, float] = field(default_factory=dict)
+    rss_start: dict[int | str, int] = field(default_factory=dict)
+    peaks_reset: bool = False
 
     @classmethod
     def open(cls) -> Window:
-        """Start timing now."""
+        """Start timing now: note each process's RSS and reset its peak, just before the
+        first request."""
         children = _descendants_cpu()
-        return cls(wall_start=time.time(), cpu_start=cpu_self(), children_start=children)
+        rss: dict[int | str, int] = {"self": rss_kib()}
+        rss.update({pid: rss_kib(pid) for pid in children})
+        reset = all([reset_peak(pid) for pid in rss])
+        return cls(
+            wall_start=time.time(),
+            cpu_start=cpu_self(),
+            children_start=children,
+            rss_start=rss,
+            peaks_reset=reset,
+        )
+
+    def _growth_kib(self, pid: int | str) -> int:
+        return max(0, _status_kib(pid, "VmHWM") - self.rss_start.get(pid, 0))
 
     def close(self, downloads: Path) -> dict[str, Any]:
         """Stop timing; the last byte's time is the newest downloaded file's mtime."""
@@ -126,8 +150,13 @@ class Window:
             now - self.children_start.get(pid, 0.0) for pid, now in children_now.items()
         )
         children_peak = max((_status_kib(pid, "VmHWM") for pid in children_now), default=0)
+        children_growth = max((self._growth_kib(pid) for pid in children_now), default=0)
         last = last_write(downloads)
         return {
+            "rss_start_kib": self.rss_start.get("self", 0),
+            "rss_growth_kib": self._growth_kib("self"),
+            "children_rss_growth_kib": children_growth,
+            "peaks_reset": self.peaks_reset,
             "wall_start": self.wall_start,
             "wall_end": wall_end,
             "last_byte": last if last else wall_end,

@@ -54,6 +54,10 @@ class Metrics:
             imports included.
         peak_rss_mib: The scenario process's peak RSS.
         helper_peak_rss_mib: The largest peak RSS of its child processes.
+        rss_growth_mib: The scenario process's peak RSS over its RSS just before the first
+            request.
+        helper_rss_growth_mib: The same for its child processes (Prefect's API server).
+        settlement: Real seconds the emulator took to settle each paid start.
         server_cpu: The emulator's CPU seconds over the scenario.
         server_share: The emulator's CPU as a share of one core over the scenario.
         server_peak_share: The same over its busiest `PEAK_WINDOW` seconds.
@@ -79,6 +83,9 @@ class Metrics:
     process_cpu: float
     peak_rss_mib: float
     helper_peak_rss_mib: float
+    rss_growth_mib: float
+    helper_rss_growth_mib: float
+    settlement: float
     server_cpu: float
     server_share: float
     server_peak_share: float
@@ -130,6 +137,9 @@ def derive(record: dict[str, Any]) -> Metrics:
         process_cpu=record["process_cpu"] / n,
         peak_rss_mib=child.get("peak_rss_kib", 0) / 1024,
         helper_peak_rss_mib=child.get("children_peak_rss_kib", 0) / 1024,
+        rss_growth_mib=child.get("rss_growth_kib", 0) / 1024,
+        helper_rss_growth_mib=child.get("children_rss_growth_kib", 0) / 1024,
+        settlement=float(record.get("settlement", 0.0)),
         server_cpu=server["cpu"],
         server_share=server["cpu"] / record["process_wall"],
         server_peak_share=peak_share(record.get("server_samples", [])),

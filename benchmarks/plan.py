@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "FULL",
+    "PLANS",
     "QUICK",
+    "SCALE",
     "TIER",
     "Plan",
     "Size",
@@ -27,10 +29,12 @@ class Size:
     Attributes:
         n: Runs started at once.
         real_seconds: The longest run's duration in real seconds (the ideal wall time).
+        scenarios: The scenarios measured at this size (``None``: all asked for).
     """
 
     n: int
     real_seconds: float
+    scenarios: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Plan:
         spread: Runs last between ``(1 - spread) * agent_seconds`` and ``agent_seconds``.
         extra_files: The ``[files=N]`` directive: each run writes ``output.md`` and N more.
         seed: Seeds the durations (and the emulator's run ids).
+        settlement: Real seconds the emulator takes to settle each paid start.
 
     Example:
         >>> QUICK.time_scale(QUICK.sizes[0])
@@ -67,6 +72,7 @@ class Plan:
     spread: float = 0.5
     extra_files: int = 1
     seed: int = 6
+    settlement: float = 0.0
 
     @property
     def files_per_run(self) -> int:
@@ -111,12 +117,29 @@ FULL = Plan(
 )
 """Giga's recommended 5 s polls; the 1000-run batch lasts about 5 minutes of real time."""
 
+SCALE = Plan(
+    name="scale",
+    sizes=(
+        Size(200, 20.0),
+        Size(1000, 20.0, ("client", "flow")),
+        Size(10000, 5.0, ("flow",)),
+    ),
+    poll=2.0,
+    settlement=2.0,
+)
+"""Issue 11: the Prefect layer at scale: 200 runs of 20 s (every scenario), 1000 runs
+(client and flow) and 10,000 short runs (the flow), 2 s polls, 2 s settlement (as on Base)."""
+
 QUICK = Plan(
     name="quick",
     sizes=(Size(10, 3.0), Size(100, 3.0)),
     poll=1.0,
 )
 """A smoke run: 3 s runs and 1 s polls (the shape of the baseline measured in issue 6)."""
+
+
+PLANS = {"full": FULL, "scale": SCALE, "quick": QUICK}
+"""Every plan by name."""
 
 
 def durations(n: int, plan: Plan) -> list[float]:

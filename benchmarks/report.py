@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.metrics import Metrics, Target
+from benchmarks.scale_targets import ROWS_HEADER, rows_table
 
 __all__ = ["details", "summary"]
 
@@ -185,15 +186,22 @@ def summary(
     context: dict[str, Any],
 ) -> str:
     """The shared results: headline ratios, targets, Prefect, 1 GiB, signatures, machine."""
+    title = context.get("targets_title", "Targets (issue 6)")
+    caveat = "" if context.get("plan") == "scale" else _caveat(metrics)
     parts = [
         f"Plan **{context['plan']}**, {context['date']}: {context['describe']}",
         f"Machine: {_machine(machine)}",
         "### Ratios\n\n" + _headline(metrics),
-        "### Targets (issue 6)\n\n" + _caveat(metrics) + _targets(found),
+        f"### {title}\n\n" + caveat + _targets(found),
+        "### Time, memory and CPU per row\n\nRSS growth: each process's peak RSS over its "
+        "RSS just before the first request (peaks reset then).\n\n"
+        + _table(ROWS_HEADER, rows_table(metrics)),
         "### Prefect overhead\n\n" + _prefect(metrics),
-        "### 1 GiB download\n\n" + _download(download),
-        "### Signatures per second (eth-keys backends)\n\n" + _signatures(signatures),
     ]
+    if download:
+        parts.append("### 1 GiB download\n\n" + _download(download))
+    if signatures:
+        parts.append("### Signatures per second (eth-keys backends)\n\n" + _signatures(signatures))
     return "\n\n".join(parts) + "\n"
 
 

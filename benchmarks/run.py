@@ -1,8 +1,10 @@
-"""``python -m benchmarks [--quick]``: every scenario and extra, then the results documents.
+"""``python -m benchmarks [--plan scale|full|quick]``: every scenario, then the results file.
 
-Writes ``benchmarks/results.md`` and refreshes the results section of
-``docs/performance.md``; the raw numbers go to ``benchmarks/.work/results-<plan>.json`` and
-every child's output to ``benchmarks/.work/<plan>.log``.
+Writes ``benchmarks/results.md`` (the one results file; ``docs/performance.md`` links to it)
+only when the whole run measured one commit: the commit is recorded before measuring, and
+nothing is written when the working tree was not clean or changed during the run. The raw
+numbers go to ``benchmarks/.work/results-<plan>.json`` and every child's output to
+``benchmarks/.work/<plan>.log`` either way.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,17 +27,16 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the reposito
 from benchmarks.harness import plan_from_json
 from benchmarks.machine import describe, source_digest
 from benchmarks.metrics import derive, targets
-from benchmarks.plan import FULL, QUICK, Plan, Size
+from benchmarks.plan import PLANS, QUICK, Plan, Size
 from benchmarks.report import details, summary
 from benchmarks.runner import SCENARIOS, Workspace, run_download, run_signatures, run_size
+from benchmarks.scale_targets import scale_targets
 
 __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results.md"
-DOCS = REPO / "docs" / "performance.md"
 WORK = REPO / "benchmarks" / ".work"
-START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 METHOD = """\
 ## How to read this
@@ -65,7 +67,8 @@ METHOD = """\
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="sizes 10 and 100, 3 s runs")
+    parser.add_argument("--plan", choices=sorted(PLANS), default="full", help="the profile")
+    parser.add_argument("--quick", action="store_true", help="--plan quick")
     parser.add_argument("--sizes", help="comma-separated batch sizes (default: the plan's)")
     parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated: sdk,client,flow"
@@ -76,7 +79,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--no-extras", action="store_true", help="skip the 1 GiB and signatures")
-    parser.add_argument("--no-docs", action="store_true", help="leave docs/performance.md alone")
+    parser.add_argument(
+        "--settlement", type=float, help="seconds each paid start takes to settle (all sizes)"
+    )
     parser.add_argument(
         "--from-json", type=Path, help="only rewrite the documents from a run's raw .json"
     )
@@ -84,13 +89,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
-    plan = QUICK if args.quick else FULL
+    plan = QUICK if args.quick else PLANS[args.plan]
     if args.sizes:
         wanted = [int(s) for s in args.sizes.split(",")]
-        seconds = {size.n: size.real_seconds for size in plan.sizes}
+        known = {size.n: size for size in plan.sizes}
         default = plan.sizes[-1].real_seconds
-        sizes = tuple(Size(n, seconds.get(n, default)) for n in wanted)
+        sizes = tuple(known.get(n, Size(n, default)) for n in wanted)
         plan = dataclasses.replace(plan, sizes=sizes)
+    if args.settlement is not None:
+        plan = dataclasses.replace(plan, settlement=args.settlement)
     if args.seconds is not None:
         sizes = tuple(Size(size.n, args.seconds) for size in plan.sizes)
         plan = dataclasses.replace(plan, sizes=sizes)
@@ -100,21 +107,38 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 
 def _describe(plan: Plan) -> str:
-    sizes = ", ".join(f"{s.n} runs of up to {s.real_seconds:g} s" for s in plan.sizes)
+    sizes = ", ".join(
+        f"{s.n} runs of up to {s.real_seconds:g} s"
+        + (f" ({', '.join(s.scenarios)})" if s.scenarios else "")
+        for s in plan.sizes
+    )
     return (
         f"{sizes} (each run {plan.agent_seconds * (1 - plan.spread):g} to {plan.agent_seconds:g} "
         f"agent seconds, time-scaled; seed {plan.seed}); polls every {plan.poll:g} s; "
-        f"{plan.files_per_run} files per run."
+        f"{plan.files_per_run} files per run; each paid start settles in {plan.settlement:g} s."
     )
 
 
-def _refresh_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else f"# Performance\n\n{START}\n{END}\n"
-    if START not in text or END not in text:
-        text = text.rstrip() + f"\n\n## Results\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{START}\n{section}{END}{tail}")
+def _tree_state() -> dict[str, str]:
+    """The commit checked out and what ``git status`` says differs from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else f"git failed: {done.stderr}"
+
+    return {"commit": git("rev-parse", "HEAD"), "status": git("status", "--porcelain")}
+
+
+def _one_commit(before: dict[str, str], after: dict[str, str]) -> str | None:
+    """Why the run did not measure one clean commit, or ``None`` when it did."""
+    if before["status"]:
+        return f"the working tree was not clean when the run began:\n{before['status']}"
+    if after != before:
+        return (
+            f"the tree changed during the run (commit {before['commit'][:12]} to "
+            f"{after['commit'][:12]}; status now:\n{after['status'] or 'clean'})"
+        )
+    return None
 
 
 def _measure(
@@ -131,7 +155,7 @@ def _measure(
         try:
             for size in plan.sizes:
                 records += run_size(plan, size, scenarios, ws)
-            if not args.no_extras:
+            if not args.no_extras and plan.name != "scale":
                 signatures = run_signatures(ws)
                 download = run_download(ws)
         finally:
@@ -149,7 +173,11 @@ def _render(raw: dict[str, Any], args: argparse.Namespace) -> list[str]:
     metrics = [derive(r) for r in raw["records"]]
     download, signatures = raw["download"], raw["signatures"]
     context = {"plan": plan.name, "date": raw["date"], "describe": _describe(plan)}
-    found = targets(metrics, download)
+    if plan.name == "scale":
+        found = scale_targets(metrics)
+        context["targets_title"] = "Targets (issue 11)"
+    else:
+        found = targets(metrics, download)
     shared = summary(metrics, found, download, signatures, raw["machine"], context)
     args.results.write_text(
         f"# Benchmark results\n\nProduced by `{raw['command']}` (see `benchmarks/README.md`); "
@@ -160,11 +188,7 @@ def _render(raw: dict[str, Any], args: argparse.Namespace) -> list[str]:
         + "\n"
         + METHOD
     )
-    written = [str(args.results)]
-    if not args.no_docs:
-        _refresh_docs(shared)
-        written.append(str(DOCS.relative_to(REPO)))
-    return written
+    return [str(args.results)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,9 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = _plan(args)
         WORK.mkdir(parents=True, exist_ok=True)
         stem = f"{args.results.stem}-{plan.name}"
-        machine = describe(REPO)  # the commit and source measured, taken before measuring
+        tree = _tree_state()  # the commit measured, recorded before measuring
+        machine = describe(REPO)
         records, download, signatures = _measure(plan, args, WORK / f"{stem}.log")
         machine["source_after"] = source_digest(REPO)
+        problem = _one_commit(tree, _tree_state())
         raw = {
             "command": " ".join(
                 ["python -m benchmarks", *(sys.argv[1:] if argv is None else argv)]
@@ -191,6 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "signatures": signatures,
         }
         (WORK / f"{stem}.json").write_text(json.dumps(raw, indent=2))
+        if problem is not None:
+            print(
+                f"NOT writing {args.results}: {problem}\nThe raw numbers are in "
+                f"{WORK / (stem + '.json')}; commit, then run again.",
+                file=sys.stderr,
+            )
+            return 2
     print("wrote " + " and ".join(_render(raw, args)))
     return 0 if all(derive(r).ok for r in raw["records"]) else 1
 

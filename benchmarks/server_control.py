@@ -18,6 +18,7 @@ class EmulatorProcess:
     Args:
         time_scale: Agent seconds per real second.
         seed: The emulator's seed (run ids).
+        settlement: Real seconds each paid start's settlement takes.
         env: The child's environment.
         log: Where the child's stderr goes.
 
@@ -30,7 +31,15 @@ class EmulatorProcess:
         ```
     """
 
-    def __init__(self, time_scale: float, *, seed: int, env: dict[str, str], log: IO[str]) -> None:
+    def __init__(
+        self,
+        time_scale: float,
+        *,
+        seed: int,
+        env: dict[str, str],
+        log: IO[str],
+        settlement: float = 0.0,
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -39,6 +48,8 @@ class EmulatorProcess:
             repr(time_scale),
             "--seed",
             str(seed),
+            "--settlement-seconds",
+            repr(settlement),
         ]
         self._process = subprocess.Popen(
             command,

@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import time
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import (
-    acreate_markdown_artifact,
+    MarkdownArtifact,
+    TableArtifact,
     acreate_progress_artifact,
-    acreate_table_artifact,
     aupdate_progress_artifact,
 )
 
@@ -26,6 +28,8 @@ from .results import BatchResult, RunOutput
 
 __all__ = [
     "MAX_MARKDOWN_CHARS",
+    "MAX_TABLE_ROWS",
+    "PROGRESS_INTERVAL",
     "BatchProgress",
     "artifact_key",
     "publish_batch_summary",
@@ -35,6 +39,10 @@ __all__ = [
 ]
 
 MAX_MARKDOWN_CHARS = 50_000
+MAX_TABLE_ROWS = 1000
+"""Rows a batch-wide table artifact holds at most; a chunk's tables hold the rest."""
+PROGRESS_INTERVAL = 5.0
+"""Seconds between two updates of a batch's progress artifact (the last one always lands)."""
 _KEY_CHARS = re.compile(r"[^a-z0-9-]+")
 
 
@@ -65,22 +73,58 @@ def render_markdown(text: str, limit: int = MAX_MARKDOWN_CHARS) -> str:
     return body
 
 
-async def publish_output(output: RunOutput, key: str, description: str | None = None) -> UUID:
-    """A markdown artifact with the run's ``output.md`` (or a note that there is none)."""
+async def _table(
+    rows: list[dict[str, Any]], key: str | None, description: str, flow_run_id: UUID | None
+) -> UUID:
+    if len(rows) > MAX_TABLE_ROWS:
+        description += (
+            f" (the first {MAX_TABLE_ROWS} of {len(rows)} rows; the batch's chunk tables "
+            "hold every row)"
+        )
+        rows = rows[:MAX_TABLE_ROWS]
+    artifact = TableArtifact(table=rows, key=key, description=description, flow_run_id=flow_run_id)
+    return (await artifact.acreate()).id
+
+
+async def publish_output(
+    output: RunOutput,
+    key: str,
+    description: str | None = None,
+    flow_run_id: UUID | None = None,
+) -> UUID:
+    """A markdown artifact with the run's ``output.md`` (or a note that there is none).
+
+    ``flow_run_id`` puts it on that flow run (a batch's) instead of the current one.
+
+    Example:
+        ```python
+        await publish_output(output, artifact_key("giga", "output"))
+        ```
+    """
     if output.output_markdown is not None:
         body = render_markdown(output.output_markdown)
     else:
         body = f"*Run `{output.run_id}` ended `{output.status.value}` without an output.md.*"
-    return await acreate_markdown_artifact(
+    artifact = MarkdownArtifact(
         markdown=body,
         key=key,
         description=description or f"output.md of Giga run {output.run_id}",
+        flow_run_id=flow_run_id,
     )
+    return (await artifact.acreate()).id
 
 
-async def publish_files(outputs: Iterable[RunOutput], key: str) -> UUID:
-    """A table artifact of the harvested files: run, path, size, sha256, location."""
-    rows = [
+async def publish_files(
+    outputs: Iterable[RunOutput], key: str | None, flow_run_id: UUID | None = None
+) -> UUID:
+    """A table artifact of the harvested files: run, path, size, sha256, location.
+
+    Example:
+        ```python
+        await publish_files([output], artifact_key("giga", "files"))
+        ```
+    """
+    rows: list[dict[str, Any]] = [
         {
             "run_id": out.run_id,
             "path": f.path,
@@ -91,9 +135,7 @@ async def publish_files(outputs: Iterable[RunOutput], key: str) -> UUID:
         for out in outputs
         for f in out.files
     ]
-    return await acreate_table_artifact(
-        table=rows, key=key, description="Files harvested from Giga"
-    )
+    return await _table(rows, key, "Files harvested from Giga", flow_run_id)
 
 
 def payment_row(receipt: PaymentReceipt, run_id: str | None) -> dict[str, str]:
@@ -111,19 +153,34 @@ def payment_row(receipt: PaymentReceipt, run_id: str | None) -> dict[str, str]:
 
 async def publish_payments(
     payments: Iterable[tuple[str | None, PaymentReceipt]],
-    key: str,
+    key: str | None,
+    flow_run_id: UUID | None = None,
 ) -> UUID:
-    """A table artifact of the payments: run, tier, amount in USDC, transaction, payer."""
+    """A table artifact of the payments: run, tier, amount in USDC, transaction, payer.
+
+    Example:
+        ```python
+        await publish_payments([(run_id, receipt)], artifact_key("giga", "payments"))
+        ```
+    """
     paid = list(payments)
-    rows = [payment_row(receipt, run_id) for run_id, receipt in paid]
+    rows: list[dict[str, Any]] = [payment_row(receipt, run_id) for run_id, receipt in paid]
     total = sum((receipt.amount for _, receipt in paid), Decimal(0))
     description = f"Giga payments: {len(rows)}, total {format_usd(total)} USDC"
-    return await acreate_table_artifact(table=rows, key=key, description=description)
+    return await _table(rows, key, description, flow_run_id)
 
 
-async def publish_batch_summary(result: BatchResult, key: str) -> UUID:
-    """A table artifact with one row per batch item, and the totals in its description."""
-    rows = [
+async def publish_batch_summary(
+    result: BatchResult, key: str | None, flow_run_id: UUID | None = None
+) -> UUID:
+    """A table artifact with one row per batch item, and the totals in its description.
+
+    Example:
+        ```python
+        await publish_batch_summary(result, artifact_key("giga-batch", "summary"))
+        ```
+    """
+    rows: list[dict[str, Any]] = [
         {
             "index": item.index,
             "prompt": item.prompt if len(item.prompt) <= 80 else item.prompt[:77] + "...",
@@ -148,11 +205,13 @@ async def publish_batch_summary(result: BatchResult, key: str) -> UUID:
         )
     if result.left_running:
         description += f"; left running at Giga: {', '.join(result.left_running)}"
-    return await acreate_table_artifact(table=rows, key=key, description=description)
+    return await _table(rows, key, description, flow_run_id)
 
 
 class BatchProgress:
-    """A progress artifact that moves as batch items finish.
+    """A progress artifact that moves as batch items finish, at most every ``interval`` s.
+
+    The update for the last item always lands, so the artifact ends at 100 %.
 
     Example:
         ```python
@@ -161,28 +220,42 @@ class BatchProgress:
         ```
     """
 
-    def __init__(self, artifact_id: UUID, total: int) -> None:
+    def __init__(self, artifact_id: UUID, total: int, interval: float = PROGRESS_INTERVAL) -> None:
         self.artifact_id = artifact_id
         self.total = max(total, 1)
+        self.interval = interval
         self.done = 0
+        self.updates = 0
+        self._published = 0
+        self._last = time.monotonic()
         self._lock = asyncio.Lock()  # updates land in order: the last one is the highest
 
     @classmethod
-    async def create(cls, key: str, total: int) -> BatchProgress:
+    async def create(
+        cls, key: str, total: int, interval: float = PROGRESS_INTERVAL
+    ) -> BatchProgress:
         """Create the artifact at 0%."""
         artifact_id = await acreate_progress_artifact(
             progress=0.0,
             key=key,
             description=f"Giga batch: 0 of {total} items finished",
         )
-        return cls(artifact_id, total)
+        return cls(artifact_id, total, interval)
 
     async def advance(self) -> None:
-        """Count one more finished item and update the artifact."""
+        """Count one more finished item; update the artifact if it is time (or the last)."""
+        self.done += 1
+        if self.done < self.total and time.monotonic() - self._last < self.interval:
+            return
         async with self._lock:
-            self.done += 1
+            done = self.done
+            if done <= self._published:
+                return  # a later update already covered this one
+            self._published = done
+            self._last = time.monotonic()
+            self.updates += 1
             await aupdate_progress_artifact(
                 artifact_id=self.artifact_id,
-                progress=round(100.0 * self.done / self.total, 1),
-                description=f"Giga batch: {self.done} of {self.total} items finished",
+                progress=round(100.0 * done / self.total, 1),
+                description=f"Giga batch: {done} of {self.total} items finished",
             )

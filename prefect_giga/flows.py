@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from prefect import flow
 from prefect.client.schemas.objects import State
@@ -13,6 +14,7 @@ from prefect.logging import get_run_logger
 from prefect.states import Completed, Failed
 
 from .artifacts import (
+    PROGRESS_INTERVAL,
     BatchProgress,
     artifact_key,
     publish_batch_summary,
@@ -20,13 +22,14 @@ from .artifacts import (
     publish_output,
     publish_payments,
 )
+from .batch import BatchOptions, BatchRunner, is_refusal, running_batch
+from .chunks import DEFAULT_CHUNK_SIZE, count_earlier_payments, plan_chunks, run_prompts_chunk
 from .core.exceptions import GigaError, RunFailedError
 from .core.models import RunStatus
 from .core.money import format_usd
 from .credentials import GigaCredentials
-from .idempotency import start_key
+from .flow_scope import FlowScope, owned_scope
 from .payments.budget import SpendBudget
-from .payments.journal import Journal, StartRef
 from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
 from .tasks import (
     DEFAULT_POLL_INTERVAL,
@@ -34,7 +37,6 @@ from .tasks import (
     aharvest_run,
     astart_run,
     await_run,
-    is_refusal,
 )
 
 __all__ = ["run_prompt", "run_prompts"]
@@ -45,6 +47,11 @@ async def _credentials(credentials: GigaCredentials | str) -> GigaCredentials:
         return credentials
     loaded: GigaCredentials = await GigaCredentials.aload(credentials)
     return loaded
+
+
+def _flow_run_id() -> str | None:
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else None
 
 
 def _as_item(item: str | PromptItem | dict[str, Any]) -> PromptItem:
@@ -95,13 +102,20 @@ async def run_prompt(
         ```
     """
     creds = await _credentials(credentials)
-    started = await astart_run(
-        creds, prompt, tier=tier, files=files, idempotency_key=idempotency_key, item_index=0
-    )
-    run = await await_run(
-        creds, started.run_id, poll_interval=poll_interval, timeout=timeout, raise_on_failure=False
-    )
-    output = await aharvest_run(creds, run.id, dest=dest, include=include, receipt=started.receipt)
+    async with owned_scope(_flow_run_id() or "run-prompt"):
+        started = await astart_run(
+            creds, prompt, tier=tier, files=files, idempotency_key=idempotency_key, item_index=0
+        )
+        run = await await_run(
+            creds,
+            started.run_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            raise_on_failure=False,
+        )
+        output = await aharvest_run(
+            creds, run.id, dest=dest, include=include, receipt=started.receipt
+        )
     await publish_output(output, artifact_key(artifact_prefix, "output"))
     await publish_files([output], artifact_key(artifact_prefix, "files"))
     if started.receipt is not None:
@@ -118,107 +132,17 @@ async def run_prompt(
     return output
 
 
-async def _run_item(
-    index: int,
-    item: PromptItem,
-    creds: GigaCredentials,
-    *,
-    batch_id: str | None,
-    budget: SpendBudget,
-    dest: str,
-    include: list[str] | None,
-    poll_interval: float,
-    timeout: float,
-    running: set[str],
-    stream_logs: bool,
-) -> BatchItemResult:
-    base = {"index": index, "prompt": item.prompt}
-    try:
-        started = await astart_run(
-            creds,
-            item.prompt,
-            tier=item.tier,
-            files=item.files or None,
-            idempotency_key=item.idempotency_key,
-            batch_id=batch_id,
-            item_index=index,
-            budget=budget,
-        )
-    except Exception as exc:  # one item's failure must not sink the batch
-        outcome = ItemOutcome.REFUSED if is_refusal(exc) else ItemOutcome.ERROR
-        return BatchItemResult(**base, outcome=outcome, error=f"{type(exc).__name__}: {exc}")
-    if started.receipt is not None and started.idempotency_key is not None:
-        budget.record(started.idempotency_key, started.receipt.amount)
-    running.add(started.run_id)
-    try:
-        run = await await_run(
-            creds,
-            started.run_id,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            stream_logs=stream_logs,
-            raise_on_failure=False,
-            just_started=not started.reattached,
-        )
-        running.discard(started.run_id)
-        output = await aharvest_run(
-            creds, run.id, dest=dest, include=include, receipt=started.receipt
-        )
-    except Exception as exc:
-        return BatchItemResult(
-            **base,
-            outcome=ItemOutcome.ERROR,
-            run_id=started.run_id,
-            receipt=started.receipt,
-            error=f"{type(exc).__name__}: {exc}",
-        )
-    outcome = ItemOutcome.COMPLETED if output.succeeded else ItemOutcome.FAILED
-    error = None if output.succeeded else f"run failed ({output.error_code or 'no error code'})"
-    return BatchItemResult(
-        **base, outcome=outcome, run_id=run.id, output=output, receipt=started.receipt, error=error
-    )
-
-
-def _count_earlier_payments(
-    budget: SpendBudget,
-    creds: GigaCredentials,
-    batch: list[PromptItem],
-    batch_id: str | None,
-) -> None:
-    """Count what earlier runs of this batch already paid, before anything new is paid.
-
-    A retried flow run or a re-run with the same ``batch_id`` re-attaches to the items it
-    paid for; they count against ``spend_limit`` from the start, so the limit covers the
-    whole batch however many times it runs.
-    """
-    context = FlowRunContext.get()
-    flow_run_id = str(context.flow_run.id) if context and context.flow_run else ""
-    scope = batch_id or flow_run_id
-    journal = Journal()
-    for index, item in enumerate(batch):
-        key = start_key(
-            creds.address,
-            item.prompt,
-            tier=item.tier,
-            files=item.files or None,
-            scope=scope,
-            item=index,
-            idempotency_key=item.idempotency_key,
-        )
-        entry = journal.get(StartRef(creds.address, creds.base_url, key))
-        if entry is not None and entry.state.counts_as_spent:
-            budget.record(key, entry.amount)
-
-
 async def _quote_all(
     items: list[PromptItem],
     creds: GigaCredentials,
     concurrency: int,
+    scope: FlowScope,
 ) -> list[BatchItemResult]:
     semaphore = asyncio.Semaphore(concurrency)
+    giga = scope.client(creds)
 
     async def one(index: int, item: PromptItem) -> BatchItemResult:
-        async with semaphore, creds.get_client() as giga:
+        async with semaphore:
             try:
                 quote = await giga.quote(item.prompt, tier=item.tier, files=item.files or None)
             except GigaError as exc:
@@ -234,6 +158,43 @@ async def _quote_all(
         )
 
     return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
+
+
+async def _drive_chunks(
+    runner: BatchRunner, batch: list[PromptItem], chunk_size: int, concurrency: int
+) -> list[BatchItemResult]:
+    """Run the batch's chunks as sub-flows, enough at once to keep ``concurrency`` items busy."""
+    plan = list(plan_chunks(len(batch), chunk_size))
+    results: list[BatchItemResult] = []
+    pending = iter(plan)
+    several = len(plan) > 1
+
+    async def worker() -> None:
+        for first, stop in pending:
+            done = await run_prompts_chunk(
+                runner.credentials, batch[first:stop], first, runner.options, several
+            )
+            results.extend(done)
+
+    in_flight = min(len(plan), -(-concurrency // max(1, chunk_size)) + 1)
+    with running_batch(runner):
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    results.sort(key=lambda r: r.index)
+    return results
+
+
+async def _publish_batch(result: BatchResult, prefix: str, flow_run_id: UUID | None) -> None:
+    """The batch's files, payments and summary tables (the one place a batch ends)."""
+    items = result.items
+    await publish_files(
+        [r.output for r in items if r.output], artifact_key(prefix, "files"), flow_run_id
+    )
+    await publish_payments(
+        [(r.run_id, r.receipt) for r in items if r.receipt],
+        artifact_key(prefix, "payments"),
+        flow_run_id,
+    )
+    await publish_batch_summary(result, artifact_key(prefix, "summary"), flow_run_id)
 
 
 @flow(name="giga-run-prompts", log_prints=True)
@@ -252,6 +213,9 @@ async def run_prompts(
     timeout: float = DEFAULT_TIMEOUT,
     artifact_prefix: str = "giga-batch",
     stream_logs: bool = False,
+    item_artifacts: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress_interval: float = PROGRESS_INTERVAL,
 ) -> State[BatchResult]:
     """Fan a batch of prompts out to Giga, isolate failures, harvest and report everything.
 
@@ -271,6 +235,17 @@ async def run_prompts(
         artifact_prefix: Prefix of the artifact keys.
         stream_logs: Stream every run's log records into the flow's logs (one read per run
             per poll on top of the shared ``/api/list`` poll; off by default for batches).
+        item_artifacts: Also publish one markdown artifact per item with its ``output.md``
+            (``<prefix>-output-<index>``); off by default, as it costs a write per item.
+        chunk_size: Items per chunk. Each chunk is one sub-flow run
+            (``giga-run-prompts-chunk``) that drives its items without a task run each;
+            item keys come from ``batch_id`` (or this flow run) and the item's index.
+        progress_interval: Seconds between updates of the progress artifact (the last
+            update always lands).
+
+    The batch costs about what the bare client costs per item: no task run, state change,
+    log line or artifact per item (errors are logged one line each; each chunk logs one
+    line). Every item's result is kept in the returned `BatchResult`.
 
     Returns:
         A Completed state holding the `BatchResult`, or a Failed one (holding it too) when
@@ -295,66 +270,53 @@ async def run_prompts(
             unique.setdefault(item.model_dump_json(), item)
         batch = list(unique.values())
     concurrency = max(1, max_concurrency)
-    summary_key = artifact_key(artifact_prefix, "summary")
+    flow_run_id = _flow_run_id()
+    async with owned_scope(flow_run_id or "run-prompts") as scope:
+        if dry_run:
+            quoted = await _quote_all(batch, creds, concurrency, scope)
+            total = sum((i.quote.amount for i in quoted if i.quote), Decimal(0))
+            result = BatchResult(items=quoted, spent=Decimal(0), dry_run=True, quoted_total=total)
+            await publish_batch_summary(result, artifact_key(artifact_prefix, "summary"))
+            print(f"Dry run: {len(batch)} item(s) would cost {format_usd(total)}; nothing was paid")
+            return Completed(data=result, message=f"Dry run: {format_usd(total)} quoted")
 
-    if dry_run:
-        quoted = await _quote_all(batch, creds, concurrency)
-        total = sum((i.quote.amount for i in quoted if i.quote), Decimal(0))
-        result = BatchResult(items=quoted, spent=Decimal(0), dry_run=True, quoted_total=total)
-        await publish_batch_summary(result, summary_key)
-        print(f"Dry run: {len(batch)} item(s) would cost {format_usd(total)}; nothing was paid")
-        return Completed(data=result, message=f"Dry run: {format_usd(total)} quoted")
-
-    budget = SpendBudget(spend_limit)
-    _count_earlier_payments(budget, creds, batch, batch_id)
-    progress = await BatchProgress.create(artifact_key(artifact_prefix, "progress"), len(batch))
-    semaphore = asyncio.Semaphore(concurrency)
-    running: set[str] = set()
-
-    async def guarded(index: int, item: PromptItem) -> BatchItemResult:
-        async with semaphore:
-            result = await _run_item(
-                index,
-                item,
-                creds,
-                batch_id=batch_id,
-                budget=budget,
-                dest=dest,
-                include=include,
-                poll_interval=poll_interval,
-                timeout=timeout,
-                running=running,
-                stream_logs=stream_logs,
-            )
-        await progress.advance()
-        if result.output is not None:
-            await publish_output(result.output, artifact_key(artifact_prefix, "output", index))
-        logger.info(
-            "Item %d: %s%s",
-            index,
-            result.outcome.value,
-            f" ({result.error})" if result.error else "",
+        options = BatchOptions(
+            key_scope=batch_id or flow_run_id or "run-prompts",
+            dest=dest,
+            include=include,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            stream_logs=stream_logs,
+            item_artifacts=item_artifacts,
+            artifact_prefix=artifact_prefix,
+            spend_limit=spend_limit,
         )
-        return result
-
-    try:
-        results = list(await asyncio.gather(*(guarded(i, item) for i, item in enumerate(batch))))
-    except asyncio.CancelledError:
-        if running:
-            logger.warning(
-                "Batch cancelled; these Giga runs keep running: %s", ", ".join(sorted(running))
-            )
-        raise
+        progress = await BatchProgress.create(
+            artifact_key(artifact_prefix, "progress"), len(batch), progress_interval
+        )
+        runner = BatchRunner(
+            creds,
+            options,
+            scope,
+            SpendBudget(spend_limit),
+            concurrency,
+            progress,
+            artifacts_flow_run=UUID(flow_run_id) if flow_run_id else None,
+            logger=logger,
+        )
+        count_earlier_payments(runner, batch)
+        try:
+            results = await _drive_chunks(runner, batch, chunk_size, concurrency)
+        except asyncio.CancelledError:
+            if runner.running:
+                logger.warning(
+                    "Batch cancelled; these Giga runs keep running: %s",
+                    ", ".join(sorted(runner.running)),
+                )
+            raise
     spent = sum((r.receipt.amount for r in results if r.receipt), Decimal(0))
-    result = BatchResult(items=results, spent=spent, left_running=sorted(running))
-    await publish_files(
-        [r.output for r in results if r.output], artifact_key(artifact_prefix, "files")
-    )
-    await publish_payments(
-        [(r.run_id, r.receipt) for r in results if r.receipt],
-        artifact_key(artifact_prefix, "payments"),
-    )
-    await publish_batch_summary(result, summary_key)
+    result = BatchResult(items=results, spent=spent, left_running=sorted(runner.running))
+    await _publish_batch(result, artifact_prefix, runner.artifacts_flow_run)
     counts = result.summary()
     message = (
         f"{counts['completed']} of {counts['items']} completed, {counts['failed']} failed, "

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 
 from .client.files import AttachmentInput
 from .credentials import GigaCredentials
+from .flow_scope import current_scope
 
 __all__ = ["logical_key", "start_cache_key", "start_key"]
 
@@ -71,12 +70,6 @@ def start_key(
     return "giga-" + hashlib.sha256(json.dumps(material).encode()).hexdigest()[:40]
 
 
-_KEYS_BY_TASK_RUN: OrderedDict[str, str] = OrderedDict()
-_OCCURRENCES: dict[tuple[str, ...], int] = {}
-_KEYS_LOCK = threading.Lock()
-_REMEMBERED_KEYS = 100_000
-
-
 def logical_key(
     context: TaskRunContext | None,
     credentials: GigaCredentials,
@@ -92,6 +85,7 @@ def logical_key(
     Without ``item_index`` the item is the call's content plus its occurrence: the n-th
     identical start of a flow-run attempt. A retried flow run makes the same calls again, so
     its n-th identical call gets the same key; two identical prompts are still two items.
+    The keys and counters live in the flow run's `FlowScope`, released when the run ends.
     """
     if context is None:
         return start_key(
@@ -104,36 +98,32 @@ def logical_key(
             idempotency_key=idempotency_key,
         )
     task_run = context.task_run
-    with _KEYS_LOCK:
-        known = _KEYS_BY_TASK_RUN.get(str(task_run.id))
+    scope = current_scope()
+    known = scope.known_key(str(task_run.id)) if scope is not None else None
     if known is not None:
         return known
     flow_run_id = str(task_run.flow_run_id or task_run.id)
-    scope = batch_id or flow_run_id
+    batch_scope = batch_id or flow_run_id
     if item_index is not None:
         item = str(item_index)
     else:
         flow_context = FlowRunContext.get()
         attempt = flow_context.flow_run.run_count if flow_context and flow_context.flow_run else 0
         content = start_key(credentials.address, prompt, tier=tier, files=files, scope="", item="")
-        counter = (flow_run_id, str(attempt), scope, content)
-        with _KEYS_LOCK:
-            occurrence = _OCCURRENCES.get(counter, 0)
-            _OCCURRENCES[counter] = occurrence + 1
+        counter = (flow_run_id, str(attempt), batch_scope, content)
+        occurrence = scope.next_occurrence(counter) if scope is not None else 0
         item = f"occurrence-{occurrence}"
     key = start_key(
         credentials.address,
         prompt,
         tier=tier,
         files=files,
-        scope=scope,
+        scope=batch_scope,
         item=item,
         idempotency_key=idempotency_key,
     )
-    with _KEYS_LOCK:
-        _KEYS_BY_TASK_RUN[str(task_run.id)] = key
-        while len(_KEYS_BY_TASK_RUN) > _REMEMBERED_KEYS:
-            _KEYS_BY_TASK_RUN.popitem(last=False)
+    if scope is not None:
+        scope.remember_key(str(task_run.id), key)
     return key
 
 

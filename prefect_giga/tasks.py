@@ -21,19 +21,17 @@ from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from .batch import is_refusal
 from .client.files import AttachmentInput
-from .core.exceptions import (
-    BudgetExceededError,
-    QuoteRefusedError,
-)
 from .core.models import PaymentReceipt, Quote, Run, StartedRun
 from .credentials import GigaCredentials
+from .flow_scope import payment_check
 from .harvest import harvest
 from .idempotency import logical_key, start_cache_key, start_key
 from .payments.budget import SpendBudget
 from .results import RunOutput
 from .resume_tasks import aresume_run, resume_run
-from .waiting import retry_waiting, wait_until_done
+from .waiting import flow_client, retry_waiting, wait_until_done
 
 __all__ = [
     "aharvest_run",
@@ -41,6 +39,7 @@ __all__ = [
     "astart_run",
     "await_run",
     "harvest_run",
+    "is_refusal",
     "resume_run",
     "start_key",
     "start_run",
@@ -83,8 +82,9 @@ async def _start(
 
     # A refused payment stays counted in the budget: the server holds a signed
     # authorization that it could still settle until it expires.
-    async with credentials.get_client(before_payment=check_budget) as giga:
-        started = await giga.start(prompt, tier=tier, files=files, idempotency_key=key)
+    async with flow_client(credentials) as giga:
+        with payment_check(check_budget):
+            started = await giga.start(prompt, tier=tier, files=files, idempotency_key=key)
     receipt = started.receipt
     logger.info(
         "Started Giga run %s (%s%s)",
@@ -270,7 +270,7 @@ async def _harvest(
     max_file_bytes: int | None,
 ) -> RunOutput:
     logger = get_run_logger()
-    async with credentials.get_client() as giga:
+    async with flow_client(credentials) as giga:
         run = await giga.read(run_id, include_files=True)
         output = await harvest(
             giga,
@@ -356,8 +356,3 @@ def harvest_run(
         _harvest(credentials, run_id, dest, include, filesystem, receipt, max_file_bytes)
     )
     return result
-
-
-def is_refusal(error: BaseException) -> bool:
-    """Whether ``error`` means a limit stopped the payment (nothing was paid)."""
-    return isinstance(error, (QuoteRefusedError, BudgetExceededError))

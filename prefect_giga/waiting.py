@@ -1,12 +1,12 @@
 """Waiting for runs from Prefect tasks: one shared `RunWatcher` per wallet, server and
-cadence on an event loop, with the run's logs streamed into the task's log."""
+cadence in the flow run, with the run's logs streamed into the task's log."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from prefect.client.schemas.objects import State
@@ -17,8 +17,15 @@ from .client.watcher import RunWatcher
 from .core.exceptions import GigaError, GigaTimeoutError, RunFailedError, RunNotFoundError
 from .core.models import Run, RunStatus
 from .credentials import GigaCredentials
+from .flow_scope import current_scope, run_payment_check
 
-__all__ = ["LOG_GRACE_READS", "retry_waiting", "shared_watcher", "wait_until_done"]
+__all__ = [
+    "LOG_GRACE_READS",
+    "flow_client",
+    "retry_waiting",
+    "shared_watcher",
+    "wait_until_done",
+]
 
 
 def _describe_record(record: Any) -> str:
@@ -68,35 +75,42 @@ def retry_waiting(task: Any, task_run: Any, state: State[Any]) -> bool:
     return not isinstance(error, (RunFailedError, GigaTimeoutError, RunNotFoundError))
 
 
-_WATCHERS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, str, float], RunWatcher]
-] = weakref.WeakKeyDictionary()
-
-
 def shared_watcher(credentials: GigaCredentials, poll_interval: float) -> RunWatcher:
-    """The watcher all waits of this wallet, server and cadence share on this event loop.
+    """The watcher all waits of this wallet, server and cadence share in this flow run.
 
-    N waiting runs cost one polling loop and one connection pool, not N. The watcher stops
-    and closes its client when nothing is left to wait for.
+    N waiting runs cost one polling loop and one connection pool, not N. The flow run owns
+    the watcher and its client (see `FlowScope`); outside a flow run, each call gets a
+    watcher of its own that closes its client when nothing is left to wait for.
+
+    Example:
+        ```python
+        run = await shared_watcher(credentials, 5.0).wait(run_id, timeout=900)
+        ```
     """
-    loop = asyncio.get_running_loop()
-    watchers = _WATCHERS.setdefault(loop, {})
-    key = (credentials.address, credentials.base_url, float(poll_interval))
-    watcher = watchers.get(key)
-    if watcher is None:
+    scope = current_scope()
+    if scope is not None:
+        return scope.watcher(credentials, poll_interval)
+    return RunWatcher(
+        credentials.get_client(), poll_interval=poll_interval, close_client_when_idle=True
+    )
 
-        def forget(idle: RunWatcher) -> None:
-            if watchers.get(key) is idle:
-                del watchers[key]
 
-        watcher = RunWatcher(
-            credentials.get_client(),
-            poll_interval=poll_interval,
-            on_idle=forget,
-            close_client_when_idle=True,
-        )
-        watchers[key] = watcher
-    return watcher
+@contextlib.asynccontextmanager
+async def flow_client(credentials: GigaCredentials) -> AsyncIterator[GigaClient]:
+    """The flow run's shared client (left open), or a client of its own outside a flow run.
+
+    Example:
+        ```python
+        async with flow_client(credentials) as giga:
+            run = await giga.read(run_id)
+        ```
+    """
+    scope = current_scope()
+    if scope is not None:
+        yield scope.client(credentials)
+        return
+    async with credentials.get_client(before_payment=run_payment_check) as giga:
+        yield giga
 
 
 async def wait_until_done(
@@ -142,7 +156,7 @@ async def wait_until_done(
         )
         raise
     if stream_logs:
-        async with credentials.get_client() as giga:  # the watcher may have closed its own
+        async with flow_client(credentials) as giga:  # a lone watcher closed its own
             await _drain_logs(giga, run_id, stream, poll_interval)
     elif run.status is not status:
         logger.info("Giga run %s is %s", run_id, run.status.value)

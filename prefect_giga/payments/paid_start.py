@@ -124,12 +124,10 @@ class PaidStart:
 
     async def _run_leased(self) -> StartedRun:
         client = self.client
-        offer = client.quotes.recent(self.quote_key)
-        if offer is None:
-            probed = await client.retry.call(self.probe)
-            if isinstance(probed, StartedRun):
-                return probed
-            offer = probed
+        probed = await client.quotes.offer(self.quote_key, lambda: client.retry.call(self.probe))
+        if isinstance(probed, StartedRun):
+            return probed
+        offer = probed
         payment = await self._authorize(offer)
         async with in_flight_slot(client.address, client.base_url, client.reconcile.paid_in_flight):
             return await self._pay(offer, payment)

@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8402)
     serve.add_argument("--time-scale", type=float, default=1.0, help="agent seconds per second")
     serve.add_argument("--siwx-domain", choices=["host:port", "hostname"], default="host:port")
+    serve.add_argument(
+        "--settlement-seconds", type=float, default=0.0, help="delay of each paid reply"
+    )
     serve.add_argument("--network", default="eip155:8453", help="CAIP-2 id or base/base-sepolia")
     return parser
 
@@ -44,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_scale=args.time_scale,
         siwx_domain=args.siwx_domain,
         network=args.network,
+        settlement_seconds=args.settlement_seconds,
     )
     emulator = GigaEmulator(config)
     wallet = Account.create()

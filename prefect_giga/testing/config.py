@@ -105,6 +105,8 @@ class EmulatorConfig:
         list_limit: ``"refuse"`` answers a ``/api/list`` ``limit`` over 100 with 400, as the
             live service does; ``"clamp"`` lowers it to 100.
         keep_unpaid_runs: Keep a run whose settlement failed (default: discard it).
+        settlement_seconds: Real seconds a paid start's settlement takes before its reply
+            (about 2 on Base); unpaid probes and reads are not delayed.
         seed: Seeds run ids and fault randomness.
         token_secret: HMAC key for file tokens (random when ``None``).
         workspace_root: Where run files live (a fresh temporary directory when ``None``).
@@ -143,6 +145,7 @@ class EmulatorConfig:
     max_timeout_seconds: int = 300
     list_limit: Literal["refuse", "clamp"] = "refuse"
     keep_unpaid_runs: bool = False
+    settlement_seconds: float = 0.0
     seed: int = 0
     token_secret: bytes | None = None
     workspace_root: Path | None = None
@@ -160,6 +163,8 @@ class EmulatorConfig:
         unknown = set(self.discovery) - set(DISCOVERY_DOCUMENTS)
         if unknown:
             raise ValueError(f"unknown discovery documents {sorted(unknown)}")
+        if self.settlement_seconds < 0:
+            raise ValueError("settlement_seconds must not be negative")
         self.tiers = {k: Decimal(v) for k, v in self.tiers.items()}
         get_network(self.network)
 

@@ -185,6 +185,8 @@ def paid_endpoint(
                 response = outcome
                 return outcome
             run, previous = outcome
+            if emulator.config.settlement_seconds > 0:  # the chain takes its time to settle
+                await emulator.wait(emulator.config.settlement_seconds)
             response = _settle(emulator, request, payment, run, previous)
         finally:
             await emulator.resend_race.settled(

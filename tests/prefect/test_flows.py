@@ -31,7 +31,13 @@ async def test_batch_of_twenty_pays_once_each_harvests_everything_and_publishes_
     prompts = [f"Summarise region {i} [files={i % 3}]" for i in range(20)]
 
     state = await run_prompts(
-        prompts, credentials, max_concurrency=10, dest=str(dest), return_state=True, **FAST
+        prompts,
+        credentials,
+        max_concurrency=10,
+        dest=str(dest),
+        item_artifacts=True,
+        return_state=True,
+        **FAST,
     )
 
     assert state.is_completed(), state.message
@@ -58,7 +64,7 @@ async def test_batch_of_twenty_pays_once_each_harvests_everything_and_publishes_
 
     artifacts = await artifacts_of(state.state_details.flow_run_id)
 
-    # One markdown artifact per item holding its output.md, HTML-escaped.
+    # Asked for: one markdown artifact per item holding its output.md, HTML-escaped.
     for item in result.items:
         markdown = artifacts[f"giga-batch-output-{item.index}"]
         assert markdown.type == "markdown"
@@ -107,7 +113,9 @@ async def test_one_failed_item_does_not_sink_the_others_and_fails_the_flow_run(
 ) -> None:
     prompts = ["Fine 0 [files=1]", "Breaks [fail=boom]", "Fine 2", "Fine 3"]
 
-    state = await run_prompts(prompts, credentials, dest=str(dest), return_state=True, **FAST)
+    state = await run_prompts(
+        prompts, credentials, dest=str(dest), item_artifacts=True, return_state=True, **FAST
+    )
 
     assert state.is_failed()
     assert state.message == "3 of 4 completed, 1 failed, 0 refused, 0 errors; spent $2.00"

@@ -18,8 +18,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
-import prefect_giga.flows as flows_module
 from prefect_giga import GigaCredentials, ItemOutcome, RunStatus, StartedRun
+from prefect_giga.batch import BatchRunner
 from prefect_giga.flows import run_prompts
 from prefect_giga.results import BatchResult, RunOutput
 from prefect_giga.tasks import aharvest_run, astart_run, await_run, start_key
@@ -185,16 +185,16 @@ async def test_run_prompts_flow_retry_after_a_crash_between_payment_and_wait_rea
     dest: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_await_run = flows_module.await_run
+    real_wait = BatchRunner.wait_item
     crashed: set[str] = set()
 
-    async def crash_once_per_run(creds: GigaCredentials, run_id: str, **kwargs: Any) -> Any:
-        if run_id not in crashed:
-            crashed.add(run_id)
+    async def crash_once_per_run(runner: BatchRunner, started: StartedRun) -> Any:
+        if started.run_id not in crashed:
+            crashed.add(started.run_id)
             raise RuntimeError("the worker died between payment and wait")
-        return await real_await_run(creds, run_id, **kwargs)
+        return await real_wait(runner, started)
 
-    monkeypatch.setattr(flows_module, "await_run", crash_once_per_run)
+    monkeypatch.setattr(BatchRunner, "wait_item", crash_once_per_run)
     retrying = run_prompts.with_options(retries=1, retry_delay_seconds=0)
 
     state = await retrying(PROMPTS, credentials, dest=str(dest), return_state=True, **FAST)
@@ -229,7 +229,7 @@ async def test_new_flow_run_with_the_same_batch_id_pays_nothing_more_and_harvest
         raise RuntimeError("the worker died between payment and wait")
 
     with monkeypatch.context() as patch:
-        patch.setattr(flows_module, "await_run", crash)
+        patch.setattr(BatchRunner, "wait_item", crash)
         first = await run_prompts(
             PROMPTS, credentials, batch_id=batch_id, dest=str(dest), return_state=True, **FAST
         )
@@ -239,8 +239,9 @@ async def test_new_flow_run_with_the_same_batch_id_pays_nothing_more_and_harvest
     paid = payments_by(emulator, credentials.address)
     assert sorted(e.run_id for e in paid) == sorted(item.run_id for item in crashed.items)
 
-    # With refresh_cache, Prefect's cached starts are ignored: only the payment journal (and
-    # the EIP-3009 nonce derived from the key) stand between the re-run and a second payment.
+    # run_prompts keeps no Prefect cache per item: with or without refresh_cache, the payment
+    # journal (and the EIP-3009 nonce derived from the key) stand between the re-run and a
+    # second payment.
     with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: refresh_cache}):
         second = await run_prompts(
             PROMPTS, credentials, batch_id=batch_id, dest=str(dest), return_state=True, **FAST
@@ -248,8 +249,7 @@ async def test_new_flow_run_with_the_same_batch_id_pays_nothing_more_and_harvest
 
     assert second.is_completed(), second.message
     assert second.state_details.flow_run_id != first.state_details.flow_run_id
-    expected_state = "Completed" if refresh_cache else "Cached"
-    assert await _start_task_states(second.state_details.flow_run_id) == [expected_state] * 4
+    assert await _start_task_states(second.state_details.flow_run_id) == []  # none per item
     assert payments_by(emulator, credentials.address) == paid
     result: BatchResult = await second.result()
     assert [item.run_id for item in result.items] == [item.run_id for item in crashed.items]
