@@ -161,6 +161,15 @@ class Journal:
             rows = db.execute("SELECT * FROM starts_v2 WHERE key = ?", (key,)).fetchall()
         return [entry_from_row(row) for row in rows]
 
+    def entries(self, *, since: float | None = None) -> list[JournalEntry]:
+        """Every start recorded at or after ``since`` (seconds since the epoch), oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM starts_v2 WHERE created_at >= ? ORDER BY created_at",
+                (0.0 if since is None else since,),
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
     def spent_today(self, payer: str) -> Decimal:
         """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
         now = self._now()
