@@ -95,13 +95,14 @@ def serve(config: EmulatorConfig, announce: Callable[[Announcement], None]) -> i
         }
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         emulator.close()
     return 0
 
