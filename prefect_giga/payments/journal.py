@@ -168,7 +168,7 @@ class Journal:
                 "SELECT * FROM starts_v2 WHERE created_at >= ? ORDER BY created_at",
                 (0.0 if since is None else since,),
             ).fetchall()
-        return [_entry(row) for row in rows]
+        return [entry_from_row(row) for row in rows]
 
     def spent_today(self, payer: str) -> Decimal:
         """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
