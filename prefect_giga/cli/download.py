@@ -9,6 +9,7 @@ import typer
 
 from ..client.async_client import GigaClient
 from ..client.files import DownloadedFile
+from ..core.exceptions import GigaConfigError
 from .common import BaseUrlOption, BlockOption, JsonOption, open_client
 from .output import Output, execute, rows_table
 
@@ -67,10 +68,12 @@ def files_table(run_id: str, files: list[DownloadedFile]) -> Any:
 
 def download(
     run_id: Annotated[str, typer.Argument(metavar="ID", help="The run.")],
-    first: Annotated[
-        str, typer.Argument(metavar="[PATH] DIR", help="A file of the run, then the folder.")
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[PATH] DIR", help="A file of the run (default: all), then the folder."
+        ),
     ],
-    second: Annotated[str | None, typer.Argument(metavar="", help="", show_default=False)] = None,
     block: BlockOption = None,
     base_url: BaseUrlOption = None,
     json_mode: JsonOption = False,
@@ -79,10 +82,12 @@ def download(
 
     Example: prefect-giga download clx8m2k4p0000abc123xyz output.md ./outputs
     """
-    path, dest = (None, first) if second is None else (first, second)
     output = Output(json_mode)
 
     async def work() -> None:
+        if len(targets) not in (1, 2):
+            raise GigaConfigError("Give the folder, or a file of the run and then the folder")
+        path, dest = (None, targets[0]) if len(targets) == 1 else (targets[0], targets[1])
         async with open_client(block, base_url) as giga:
             files = await download_files(giga, run_id, Path(dest), path)
         output.result(

@@ -152,6 +152,13 @@ class Output:
         """Report an error: its message on stderr, and a JSON object on stdout with ``--json``."""
         message = _message(error)
         self.stderr.print(f"Error: {message}", markup=False)
+        if isinstance(error, OutcomeUnknownError) and error.idempotency_key:
+            key = error.idempotency_key
+            self.note(
+                f"Start {key} stays recorded as sent in the journal. Re-run start with "
+                f"--idempotency-key {key} (it cannot pay twice), or settle it with "
+                f"`prefect-giga journal resolve {key}`."
+            )
         if self.json_mode:
             detail: dict[str, Any] = {"type": type(error).__name__, "message": message}
             if isinstance(error, OutcomeUnknownError):

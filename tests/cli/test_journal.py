@@ -68,6 +68,7 @@ def test_start_left_unknown_by_a_dropped_reply_is_listed_then_claimed_by_a_reche
     error = json.loads(lost.stdout)["error"]
     assert error["type"] == "OutcomeUnknownError" and error["idempotency_key"] == "lost-1"
     assert error["payment_nonce"].lower() == payment.nonce.lower()
+    assert "prefect-giga journal resolve lost-1" in lost.stderr
 
     listed = cli.json("journal", "unresolved")["unresolved"]
     table = cli("journal", "unresolved")

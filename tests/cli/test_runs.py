@@ -64,7 +64,9 @@ def test_download_one_file_or_all_of_them(cli: Cli, run_id: str, tmp_path: Path)
 
 def test_download_refuses_a_path_outside_the_folder(cli: Cli, run_id: str, tmp_path: Path) -> None:
     result = cli("download", run_id, "../escape.md", str(tmp_path / "dest"))
+    too_many = cli("download", run_id, "output.md", str(tmp_path), "extra")
     assert result.exit_code == 1 and result.stderr.startswith("Error: ")
+    assert too_many.exit_code == 1 and "then the folder" in too_many.stderr
     assert not (tmp_path / "escape.md").exists()
 
 
