@@ -74,3 +74,16 @@ def test_entry_point_lists_runs_in_its_own_process(cli: Cli, run_id: str) -> Non
     done = cli.subprocess("runs", "list", "--json")
     assert done.returncode == 0, done.stderr
     assert [r["id"] for r in json.loads(done.stdout)["runs"]] == [run_id]
+
+
+def test_key_from_a_hidden_prompt_is_never_echoed(cli: Cli, run_id: str) -> None:
+    result = cli("runs", "list", input=cli.key + "\n", GIGA_PRIVATE_KEY="")
+    assert result.exit_code == 0, result.stderr
+    assert run_id in result.stdout and "input hidden" in result.stderr
+    assert cli.key.removeprefix("0x") not in result.stdout + result.stderr
+
+
+def test_malformed_key_is_refused_without_echoing_it(cli: Cli) -> None:
+    result = cli("runs", "list", "--json", GIGA_PRIVATE_KEY="0xdeadbeef-not-a-key")
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"]["type"]
+    assert "deadbeef" not in result.stdout + result.stderr
