@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import block, doctor, download, emulator, journal, paid, runs, spend
+from . import block, doctor, download, emulator, journal, paid, runs, spend, tiers
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.command("quote")(paid.quote)
 app.command("start")(paid.start)
 app.command("download")(download.download)
+app.command("tiers")(tiers.tiers)
 app.command("spend")(spend.spend)
 app.command("doctor")(doctor.doctor)
 app.add_typer(runs.app)

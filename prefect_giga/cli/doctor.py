@@ -125,6 +125,17 @@ async def _check_server(giga: GigaClient) -> tuple[list[Check], str | None]:
 async def _check_client(giga: GigaClient) -> list[Check]:
     checks = []
     try:
+        published = await giga.tiers()
+        checks.append(
+            Check(
+                "tiers",
+                "ok",
+                f"{published.describe()}, read from {', '.join(published.sources)}",
+            )
+        )
+    except GigaError as exc:
+        checks.append(Check("tiers", "fail", str(exc)))
+    try:
         quoted = await giga.quote("prefect-giga doctor")
         checks.append(
             Check(

@@ -17,6 +17,7 @@ def test_doctor_passes_against_the_emulator(cli: Cli) -> None:
     assert report["ok"] is True
     assert checks == {
         "server": "ok",
+        "tiers": "ok",
         "quote": "ok",
         "sign-in": "ok",
         "clock": "ok",
