@@ -35,6 +35,12 @@ def serve(
     network: Annotated[
         str | None, typer.Option("--network", help="CAIP-2 id, or base / base-sepolia.")
     ] = None,
+    tier_table: Annotated[
+        str | None,
+        typer.Option(
+            "--tier-table", help="today ($1.00 default, $2.00, $5.00) or seed ($0.50 default, ...)."
+        ),
+    ] = None,
     json_mode: JsonOption = False,
 ) -> None:
     """Serve the emulator until Ctrl-C; prints its URL and a funded THROWAWAY test wallet key.
@@ -45,13 +51,19 @@ def serve(
     """
     from ..testing.__main__ import Announcement, print_announcement
     from ..testing.__main__ import serve as serve_emulator
-    from ..testing.config import EmulatorConfig
+    from ..testing.config import TIER_TABLES, EmulatorConfig
 
     settings: dict[str, Any] = {"host": host, "port": port, "time_scale": time_scale}
     if siwx_domain is not None:
         settings["siwx_domain"] = siwx_domain
     if network is not None:
         settings["network"] = network
+    if tier_table is not None:
+        if tier_table not in TIER_TABLES:
+            typer.echo(f"Error: --tier-table must be one of {', '.join(TIER_TABLES)}", err=True)
+            raise typer.Exit(1)
+        tiers, default = TIER_TABLES[tier_table]
+        settings.update(tiers=dict(tiers), default_tier=default)
     try:
         config = EmulatorConfig(**settings)
     except ValueError as exc:

@@ -31,11 +31,13 @@ def serving(*args: str) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_serve_json_announces_a_url_that_quotes_and_a_throwaway_key() -> None:
-    with serving("--json", "--time-scale", "100") as process:
+    with serving("--json", "--time-scale", "100", "--tier-table", "seed") as process:
         assert process.stdout is not None
         announced = json.loads(process.stdout.readline())
         reply = httpx.post(announced["url"] + "/api/start", json={"prompt": "hi"})
+        published = httpx.get(announced["url"] + "/openapi.json")
     assert reply.status_code == 402 and "payment-required" in reply.headers
+    assert published.status_code == 200 and "$0.50" in published.text
     assert Account.from_key(announced["test_private_key"]).address == announced["test_wallet"]
     assert announced["network"] == "eip155:8453"
 
