@@ -91,6 +91,15 @@ class Journal(JournalGuards):
         entries = [entry_from_row(row) for row in rows]
         return {canonical_origin(e.server): e for e in reversed(entries)}
 
+    def entries(self, *, since: float | None = None) -> list[JournalEntry]:
+        """Every start recorded at or after ``since`` (seconds since the epoch), oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                SELECT_STARTS + " WHERE created_at >= ? ORDER BY created_at",
+                (0.0 if since is None else since,),
+            ).fetchall()
+        return [entry_from_row(row) for row in rows]
+
     def spent_today(self, payer: str) -> Decimal:
         """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
         now = self._now()

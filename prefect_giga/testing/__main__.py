@@ -6,14 +6,14 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eth_account import Account
 
 from prefect_giga.testing.config import EmulatorConfig
 from prefect_giga.testing.emulator import GigaEmulator
 
-__all__ = ["main"]
+__all__ = ["Announcement", "main", "print_announcement", "serve"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,24 +49,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         network=args.network,
         settlement_seconds=args.settlement_seconds,
     )
+    return serve(config, print_announcement)
+
+
+Announcement = dict[str, str]
+"""What a served emulator tells its user: url, network, payee, test wallet and its key."""
+
+
+def print_announcement(announcement: Announcement) -> None:
+    """Print ``announcement`` as the lines ``serve`` has always printed.
+
+    Example:
+        >>> print_announcement({"url": "http://127.0.0.1:8402", "network": "eip155:8453",
+        ...     "network_name": "Base", "payee": "0x01", "test_wallet": "0x02",
+        ...     "initial_balance": "1000", "test_private_key": "0x03"})  # doctest: +ELLIPSIS
+        Giga emulator listening on http://127.0.0.1:8402
+        ...
+    """
+    print(f"Giga emulator listening on {announcement['url']}")
+    print(f"Network: {announcement['network']} ({announcement['network_name']}, emulated chain)")
+    print(f"Payee: {announcement['payee']}")
+    print(
+        f"Test wallet: {announcement['test_wallet']} (funded with "
+        f"{announcement['initial_balance']} emulated USDC)"
+    )
+    print("THROWAWAY test wallet private key, for this local emulator only; never fund it:")
+    print(f"  {announcement['test_private_key']}")
+    sys.stdout.flush()
+
+
+def serve(config: EmulatorConfig, announce: Callable[[Announcement], None]) -> int:
+    """Serve an emulator with ``config``, announce it, and block until Ctrl-C or SIGTERM.
+
+    Example:
+        >>> serve(EmulatorConfig(port=8402), print_announcement)  # doctest: +SKIP
+    """
     emulator = GigaEmulator(config)
     wallet = Account.create()
     server = emulator.start()
-    print(f"Giga emulator listening on {server.url}")
-    print(f"Network: {config.network_info.caip2} ({config.network_info.name}, emulated chain)")
-    print(f"Payee: {emulator.payee}")
-    print(f"Test wallet: {wallet.address} (funded with {config.initial_balance} emulated USDC)")
-    print("THROWAWAY test wallet private key, for this local emulator only; never fund it:")
-    print(f"  0x{bytes(wallet.key).hex()}")
-    sys.stdout.flush()
+    announce(
+        {
+            "url": server.url,
+            "network": config.network_info.caip2,
+            "network_name": config.network_info.name,
+            "payee": emulator.payee,
+            "test_wallet": wallet.address,
+            "initial_balance": str(config.initial_balance),
+            "test_private_key": f"0x{bytes(wallet.key).hex()}",
+        }
+    )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         emulator.close()
     return 0
 
