@@ -20,11 +20,14 @@ from .artifacts import (
     publish_output,
     publish_payments,
 )
+from .assets import declare_assets
+from .cancellation import INTERRUPTIONS, on_batch_cancellation, report_interrupted_batch
 from .core.exceptions import GigaError, RunFailedError
 from .core.exchange import normalize_base_url
 from .core.models import RunStatus
 from .core.money import format_usd
 from .credentials import GigaCredentials
+from .events import emit_batch_completed
 from .idempotency import start_key
 from .payments.budget import SpendBudget
 from .payments.journal import Journal, StartRef
@@ -237,7 +240,7 @@ async def _quote_all(
     return list(await asyncio.gather(*(one(i, item) for i, item in enumerate(items))))
 
 
-@flow(name="giga-run-prompts", log_prints=True)
+@flow(name="giga-run-prompts", log_prints=True, on_cancellation=[on_batch_cancellation])
 async def run_prompts(
     items: list[str | PromptItem | dict[str, Any]],
     credentials: GigaCredentials | str,
@@ -307,6 +310,10 @@ async def run_prompts(
         return Completed(data=result, message=f"Dry run: {format_usd(total)} quoted")
 
     budget = SpendBudget(spend_limit)
+    flow_context = FlowRunContext.get()
+    scope = batch_id or str(
+        flow_context.flow_run.id if flow_context and flow_context.flow_run else ""
+    )
     _count_earlier_payments(budget, creds, batch, batch_id)
     progress = await BatchProgress.create(artifact_key(artifact_prefix, "progress"), len(batch))
     semaphore = asyncio.Semaphore(concurrency)
@@ -340,11 +347,9 @@ async def run_prompts(
 
     try:
         results = list(await asyncio.gather(*(guarded(i, item) for i, item in enumerate(batch))))
-    except asyncio.CancelledError:
-        if running:
-            logger.warning(
-                "Batch cancelled; these Giga runs keep running: %s", ", ".join(sorted(running))
-            )
+    except INTERRUPTIONS:
+        logger.warning("Batch interrupted; Giga runs left running: %s", sorted(running) or "none")
+        await report_interrupted_batch(creds, batch, scope, running, artifact_prefix)
         raise
     spent = sum((r.receipt.amount for r in results if r.receipt), Decimal(0))
     result = BatchResult(items=results, spent=spent, left_running=sorted(running))
@@ -356,6 +361,10 @@ async def run_prompts(
         artifact_key(artifact_prefix, "payments"),
     )
     await publish_batch_summary(result, summary_key)
+    assets = await declare_assets([r.output for r in results if r.output], dest)
+    emit_batch_completed(
+        result, creds.address, scope=scope, spend_limit=spend_limit, dest=dest, assets=assets
+    )
     counts = result.summary()
     message = (
         f"{counts['completed']} of {counts['items']} completed, {counts['failed']} failed, "

@@ -28,6 +28,7 @@ from .core.exceptions import (
 )
 from .core.models import PaymentReceipt, Quote, Run, StartedRun
 from .credentials import GigaCredentials
+from .events import emit_run_finished, emit_run_started
 from .harvest import harvest
 from .idempotency import logical_key, start_cache_key, start_key
 from .payments.budget import SpendBudget
@@ -89,6 +90,7 @@ async def _start(
         started.status.value,
         f", paid {receipt.amount} USDC, tx {receipt.transaction}" if receipt else "",
     )
+    emit_run_started(started, credentials.address, tier)
     return started
 
 
@@ -284,6 +286,7 @@ async def _harvest(
         sum(f.size for f in output.files),
         run_id,
     )
+    emit_run_finished(output, credentials.address, run)
     return output
 
 

@@ -1,0 +1,150 @@
+"""One real Prefect server, work pool, worker and emulator shared by the deployed tests.
+
+The way a user runs it (docs/recipes/scheduled-deployment.md): ``prefect server start``
+(own ``PREFECT_HOME``, SQLite, a free port), ``prefect block register -m prefect_giga``, the
+wallet saved as the ``giga-wallet`` block, ``prefect work-pool create --type process``,
+``prefect deploy`` of ``deployments/prefect.yaml`` (byte for byte, from a copy of the
+project in a temporary folder so outputs land there), ``prefect worker start --limit``.
+The emulator runs in this process on loopback; the worker's flow-run subprocesses reach it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from prefect.automations import Automation
+from prefect.client.orchestration import get_client
+from prefect.events.actions import RunDeployment
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.filesystems import LocalFileSystem
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from prefect_giga import GigaCredentials
+from prefect_giga.testing import EmulatorConfig, GigaEmulator
+
+from .support import Processes, free_port, run_cli, wait_for_health
+
+REPO = Path(__file__).resolve().parents[2]
+POOL = "giga-pool"
+WORKER_LIMIT = 4
+
+
+@dataclass
+class Deployed:
+    """What the deployed tests share."""
+
+    api_url: str
+    project: Path
+    journal: Path
+    emulator: GigaEmulator
+    credentials: GigaCredentials
+    env: dict[str, str]
+    logs: Path
+
+    async def deployment_id(self, name: str) -> str:
+        """The id of deployment ``flow-name/deployment-name``."""
+        async with get_client() as client:
+            return str((await client.read_deployment_by_name(name)).id)
+
+
+def _environment(home: Path, api_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GIGA_"))}
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+            "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+            "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="package")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """Server, block, pool, deployments, worker and automation, torn down at the end."""
+    root = tmp_path_factory.mktemp("deployed")
+    home, project, logs = root / "prefect-home", root / "project", root / "logs"
+    logs.mkdir()
+    shutil.copytree(REPO / "flows", project / "flows")
+    shutil.copytree(REPO / "deployments", project / "deployments")
+    journal = root / "journal-volume" / "journal.sqlite3"
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = _environment(home, api_url)
+    processes = Processes()
+    emulator = GigaEmulator(EmulatorConfig(time_scale=1000.0, logs_delay_seconds=0.5))
+    emulator.start()
+    try:
+        server_log = logs / "server.log"
+        processes.start(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(port), "--no-ui"],
+            env, project, server_log,
+        )  # fmt: skip
+        wait_for_health(api_url, processes.started[-1], server_log)
+        run_cli(["block", "register", "-m", "prefect_giga"], env, project)
+        run_cli(["work-pool", "create", POOL, "--type", "process"], env, project)
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            key = "0x" + bytes(Account.create().key).hex()
+            credentials = GigaCredentials(private_key=key, base_url=emulator.url)
+            credentials.save("giga-wallet", overwrite=True)
+            LocalFileSystem(basepath=str(project / "storage")).save("giga-reports")
+            deploy_env = {**env, "GIGA_JOURNAL_PATH": str(journal)}
+            run_cli(
+                ["--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all"],
+                deploy_env,
+                project,
+            )
+            _create_downstream_automation()
+            processes.start(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
+                 "--limit", str(WORKER_LIMIT)],
+                env, project, logs / "worker.log",
+            )  # fmt: skip
+            yield Deployed(api_url, project, journal, emulator, credentials, env, logs)
+    finally:
+        processes.stop_all()
+        emulator.close()
+
+
+def _create_downstream_automation() -> None:
+    """The automation of docs/recipes/automations.md: a finished batch runs the reader."""
+    from prefect.client.orchestration import get_client as sync_get_client
+
+    with sync_get_client(sync_client=True) as client:
+        reader = client.read_deployment_by_name("giga-read-outputs/read-giga-outputs")
+    Automation(
+        name="read-outputs-after-giga-batch",
+        trigger=EventTrigger(
+            expect={"giga.batch.completed"},
+            match={"prefect.resource.id": "giga.batch.*"},
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=reader.id,
+                parameters={
+                    "dest": "{{ event.payload.dest }}",
+                    "run_ids": "{{ event.payload.run_ids }}",
+                    "batch": "{{ event.payload.batch }}",
+                },
+            )
+        ],
+    ).create()
