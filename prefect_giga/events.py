@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
+from prefect.runtime import deployment as current_deployment
 
 from .core.models import Run, RunStatus, StartedRun
 from .results import BatchResult, RunOutput
@@ -70,6 +71,24 @@ def batch_resource_id(scope: str) -> str:
     return f"giga.batch.{scope}"
 
 
+_SUBFLOW_DEPLOYMENTS: dict[Any, str | None] = {}
+
+
+def _deployment_of(flow_run: Any) -> str | None:
+    """The deployment a flow run belongs to; a subflow's is its deployed parent's."""
+    if flow_run.deployment_id is not None:
+        return str(flow_run.deployment_id)
+    if flow_run.parent_task_run_id is None:
+        return None
+    if flow_run.id not in _SUBFLOW_DEPLOYMENTS:
+        if len(_SUBFLOW_DEPLOYMENTS) > 1000:
+            _SUBFLOW_DEPLOYMENTS.clear()
+        # From the deployed parent's context; one API read for a subflow of an ad hoc run.
+        found = current_deployment.id
+        _SUBFLOW_DEPLOYMENTS[flow_run.id] = str(found) if found else None
+    return _SUBFLOW_DEPLOYMENTS[flow_run.id]
+
+
 def related_resources(address: str) -> list[dict[str, str]]:
     """The flow run, the deployment and the wallet an event of this run relates to.
 
@@ -90,10 +109,11 @@ def related_resources(address: str) -> list[dict[str, str]]:
                 "prefect.resource.name": flow_run.name,
             }
         )
-        if flow_run.deployment_id is not None:
+        deployment_id = _deployment_of(flow_run)
+        if deployment_id is not None:
             related.append(
                 {
-                    "prefect.resource.id": f"prefect.deployment.{flow_run.deployment_id}",
+                    "prefect.resource.id": f"prefect.deployment.{deployment_id}",
                     "prefect.resource.role": "deployment",
                 }
             )

@@ -3,7 +3,8 @@
 The way a user runs it (docs/recipes/scheduled-deployment.md): ``prefect server start``
 (own ``PREFECT_HOME``, SQLite, a free port), ``prefect block register -m prefect_giga``, the
 wallet saved as the ``giga-wallet`` block, ``prefect work-pool create --type process``,
-``prefect deploy`` of ``deployments/prefect.yaml`` (byte for byte, from a copy of the
+``prefect deploy`` of ``deployments/prefect.yaml`` (which creates the downstream
+automation from its ``triggers``) (byte for byte, from a copy of the
 project in a temporary folder so outputs land there), ``prefect worker start --limit``.
 The emulator runs in this process on loopback; the worker's flow-run subprocesses reach it.
 """
@@ -19,12 +20,11 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from prefect.automations import Automation
 from prefect.client.orchestration import get_client
-from prefect.events.actions import RunDeployment
-from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.filesystems import LocalFileSystem
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.workers.process import ProcessWorker
 
 from prefect_giga import GigaCredentials
 from prefect_giga.testing import EmulatorConfig, GigaEmulator
@@ -97,9 +97,16 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             env, project, server_log,
         )  # fmt: skip
         wait_for_health(api_url, processes.started[-1], server_log)
-        run_cli(["block", "register", "-m", "prefect_giga"], env, project)
-        run_cli(["work-pool", "create", POOL, "--type", "process"], env, project)
         with temporary_settings({PREFECT_API_URL: api_url}):
+            # What `prefect block register -m prefect_giga` and `prefect work-pool create
+            # giga-pool --type process` do, in this process (each CLI start costs seconds).
+            GigaCredentials.register_type_and_schema()
+            _create_process_pool()
+            processes.start(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
+                 "--limit", str(WORKER_LIMIT)],
+                env, project, logs / "worker.log",
+            )  # fmt: skip
             key = "0x" + bytes(Account.create().key).hex()
             credentials = GigaCredentials(private_key=key, base_url=emulator.url)
             credentials.save("giga-wallet", overwrite=True)
@@ -110,41 +117,18 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 deploy_env,
                 project,
             )
-            _create_downstream_automation()
-            processes.start(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
-                 "--limit", str(WORKER_LIMIT)],
-                env, project, logs / "worker.log",
-            )  # fmt: skip
             yield Deployed(api_url, project, journal, emulator, credentials, env, logs)
     finally:
         processes.stop_all()
         emulator.close()
 
 
-def _create_downstream_automation() -> None:
-    """The automation of docs/recipes/automations.md: a finished batch runs the reader."""
+def _create_process_pool() -> None:
+    """The process work pool, with the process worker's default job template."""
     from prefect.client.orchestration import get_client as sync_get_client
 
+    template = ProcessWorker.get_default_base_job_template()
     with sync_get_client(sync_client=True) as client:
-        reader = client.read_deployment_by_name("giga-read-outputs/read-giga-outputs")
-    Automation(
-        name="read-outputs-after-giga-batch",
-        trigger=EventTrigger(
-            expect={"giga.batch.completed"},
-            match={"prefect.resource.id": "giga.batch.*"},
-            posture=Posture.Reactive,
-            threshold=1,
-        ),
-        actions=[
-            RunDeployment(
-                source="selected",
-                deployment_id=reader.id,
-                parameters={
-                    "dest": "{{ event.payload.dest }}",
-                    "run_ids": "{{ event.payload.run_ids }}",
-                    "batch": "{{ event.payload.batch }}",
-                },
-            )
-        ],
-    ).create()
+        client.create_work_pool(
+            WorkPoolCreate(name=POOL, type="process", base_job_template=template)
+        )

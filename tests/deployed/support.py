@@ -56,10 +56,9 @@ class Processes:
         self.started.append(process)
 
     def stop_all(self) -> None:
-        """SIGTERM each process group, then SIGKILL whatever is left after a grace period."""
+        """Newest first: SIGTERM its process group, then SIGKILL what is left after a grace."""
         for process in reversed(self.started):
             _signal_group(process, signal.SIGTERM)
-        for process in reversed(self.started):
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -147,7 +146,7 @@ async def read_events(
             ),
             event=EventNameFilter(prefix=list(prefixes)),
         ),
-        limit=200,
+        limit=50,
     )
     events = list(page.events)
     next_page = page.next_page

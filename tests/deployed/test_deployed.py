@@ -7,6 +7,7 @@ the test-only interval schedule, then cancellation and re-attachment.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
@@ -114,7 +115,8 @@ async def check_run_events(
             text = event.model_dump_json()
             assert deployed.credentials.private_key.get_secret_value()[2:] not in text
     started = [e for e in events if e.event == "giga.run.started" and e.resource.id in wanted]
-    assert all(e.payload["transaction"] and e.payload["amount"] == "0.50" for e in started)
+    assert all(e.payload["transaction"] for e in started)
+    assert all(Decimal(e.payload["amount"]) == Decimal("0.50") for e in started)
 
 
 async def test_nightly_deployment_runs_on_the_worker(deployed: Deployed) -> None:
@@ -146,9 +148,7 @@ async def check_assets(deployed: Deployed, run_ids: list[str], since: datetime) 
         async with get_client() as client:
             events = await read_events(client, ["prefect.asset.materialization"], since)
         keys = {
-            e.resource.id
-            for e in events
-            if e.event == "prefect.asset.materialization.succeeded"
+            e.resource.id for e in events if e.event == "prefect.asset.materialization.succeeded"
         }
         return keys if expected <= keys else None
 
