@@ -54,6 +54,9 @@ PUBLISH_TIMEOUT = 15.0
 
 _logger = logging.getLogger(__name__)
 
+_REPORTED: set[str] = set()
+"""Flow runs whose interruption this process already reported (the hook then stays quiet)."""
+
 
 @dataclass(frozen=True)
 class LeftBehind:
@@ -217,6 +220,9 @@ async def report_interrupted_batch(
             left = LeftBehind(scope, still, found.unknown)
             key = artifact_key(artifact_prefix, "left-behind")
             await publish_left_behind(left, credentials.address, reason, key)
+            context = FlowRunContext.get()
+            if context is not None and context.flow_run is not None:
+                _REPORTED.add(str(context.flow_run.id))
         except Exception as exc:  # the interruption must go on whatever the report does
             _logger.warning("Could not report the interrupted batch %s: %s", scope, exc)
     return left
@@ -241,7 +247,8 @@ async def on_batch_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
     Runs where Prefect runs cancellation hooks (the flow's process, or the worker after it
     stopped the process), rebuilds the batch from the flow run's parameters and the journal
     (``GIGA_JOURNAL_PATH`` must name the same file there), reads which runs are still going,
-    and publishes them. Needs ``credentials`` to be the name of a saved block.
+    and publishes them. Needs ``credentials`` to be the name of a saved block. Stays quiet
+    when the flow run already reported its interruption in this process.
 
     Example:
         ```python
@@ -251,7 +258,7 @@ async def on_batch_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
     """
     parameters = dict(getattr(flow_run, "parameters", None) or {})
     name = parameters.get("credentials")
-    if not isinstance(name, str):
+    if not isinstance(name, str) or str(flow_run.id) in _REPORTED:
         return
     try:
         credentials: GigaCredentials = await GigaCredentials.aload(name)

@@ -111,7 +111,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             credentials = GigaCredentials(private_key=key, base_url=emulator.url)
             credentials.save("giga-wallet", overwrite=True)
             LocalFileSystem(basepath=str(project / "storage")).save("giga-reports")
-            deploy_env = {**env, "GIGA_JOURNAL_PATH": str(journal)}
+            # The pull step's working directory is `{{ $PWD }}` as `prefect deploy` sees it.
+            deploy_env = {**env, "GIGA_JOURNAL_PATH": str(journal), "PWD": str(project)}
             run_cli(
                 ["--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml", "--all"],
                 deploy_env,

@@ -131,6 +131,10 @@ async def test_nightly_deployment_runs_on_the_worker(deployed: Deployed) -> None
     async with get_client() as client:
         deployment = await client.read_deployment(flow_run.deployment_id)
     assert deployment.job_variables["env"]["GIGA_JOURNAL_PATH"] == str(deployed.journal)
+    [pull] = deployment.pull_steps or []
+    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == str(
+        deployed.project
+    )
     assert deployed.journal.exists()
     await check_run_events(deployed, run_ids, flow_run, since)
     await check_assets(deployed, run_ids, since)
@@ -221,12 +225,16 @@ async def test_cancelled_batch_reports_orphans_and_reattaches(deployed: Deployed
             cancelled = await final_flow_run(client, flow_run.id)
             assert cancelled.state is not None and cancelled.state.is_cancelled(), cancelled.state
 
-            async def orphaned() -> set[str] | None:
+            async def orphaned() -> list | None:
                 events = await read_events(client, ["giga.run.orphaned"], since)
                 ids = {e.resource.id for e in events}
-                return ids if {f"giga.run.{r}" for r in run_ids} <= ids else None
+                return events if {f"giga.run.{r}" for r in run_ids} <= ids else None
 
-            await wait_until("giga.run.orphaned for every run left running", orphaned)
+            events = await wait_until("giga.run.orphaned for every run left running", orphaned)
+            assert sorted(e.resource.id for e in events) == sorted(f"giga.run.{r}" for r in run_ids)
+            assert {e.payload["batch"] for e in events} == {batch_id}
+            children = await subflow_ids(flow_run.id)
+            assert "giga-batch-left-behind" in await artifact_keys(children)
     finally:
         deployed.emulator.clock.resume()
     again = await run_deployment_now(BATCH, parameters)
