@@ -27,8 +27,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
 from prefect.events.schemas.events import ReceivedEvent
 
-SERVER_START_TIMEOUT = 120.0
-FLOW_RUN_TIMEOUT = 180.0
+SERVER_START_TIMEOUT = 300.0
+FLOW_RUN_TIMEOUT = 300.0
 """Deadlines for waiting on the real server and its worker (a busy 2-core machine)."""
 
 PREFECT_CLI = [sys.executable, "-m", "prefect"]

@@ -23,6 +23,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.filesystems import LocalFileSystem
 from prefect.states import Cancelling
 
 from prefect_giga.assets import asset_key_for_folder, run_folder_uri
@@ -243,3 +244,29 @@ async def test_cancelled_batch_reports_orphans_and_reattaches(deployed: Deployed
     dest = deployed.project / "giga-outputs" / "batches"
     for run_id in run_ids:
         assert any((dest / run_id).iterdir())
+
+
+async def test_daily_report_stores_in_its_block_and_declares_the_folder(
+    deployed: Deployed,
+) -> None:
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    before = ledger_size(deployed)
+    day = "2026-12-03"
+    flow_run = await run_deployment_now("giga-daily-report/daily-report", {"day": day})
+    assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+    [run_id] = paid_run_ids(deployed, before)
+    folder = deployed.project / "storage" / "reports" / day / run_id  # the giga-reports block
+    assert any(folder.iterdir())
+    block = LocalFileSystem(basepath=str(deployed.project / "storage"))
+    key = asset_key_for_folder(run_folder_uri(f"reports/{day}", run_id, block))
+    assert key == folder.as_uri()
+
+    async def materialized() -> list | None:
+        async with get_client() as client:
+            events = await read_events(client, ["prefect.asset.materialization"], since)
+        mine = [e for e in events if e.resource.id == key]
+        return mine or None
+
+    [event] = await wait_until("the storage block folder's materialization", materialized)
+    assert event.payload["run_id"] == run_id
+    assert event.payload["file_count"] == sum(1 for p in folder.rglob("*") if p.is_file())
