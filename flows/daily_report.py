@@ -3,10 +3,11 @@
 Deployed by `deployments/prefect.yaml` (``daily-report``). The prompt template gets the
 run's date (the scheduled date, so a late or retried run still reports on its own day);
 every file of ``attachments_dir`` is attached; the outputs go into the storage block named
-``storage_block`` (a `LocalFileSystem`, `RemoteFileSystem`, `S3Bucket`...) under
+``storage_block``, given as ``<block type slug>/<name>`` (``local-file-system/giga-reports``,
+``remote-file-system/...``, ``s3-bucket/...``), under
 ``reports/<date>/<run_id>/``, declared to Prefect as an asset.
 
-    python flows/daily_report.py --storage-block giga-reports
+    python flows/daily_report.py --storage-block local-file-system/giga-reports
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def files_in(folder: Path) -> list[str]:
 async def daily_report(
     credentials_block: str = "giga-wallet",
     attachments_dir: str = "flows/daily-inputs",
-    storage_block: str = "giga-reports",
+    storage_block: str = "local-file-system/giga-reports",
     prompt_template: str = TEMPLATE,
     day: date | None = None,
     poll_interval: float = 5.0,
@@ -71,6 +72,6 @@ async def daily_report(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--block", default="giga-wallet")
-    parser.add_argument("--storage-block", default="giga-reports")
+    parser.add_argument("--storage-block", default="local-file-system/giga-reports")
     args = parser.parse_args()
     asyncio.run(daily_report(args.block, storage_block=args.storage_block))

@@ -267,6 +267,11 @@ async def on_batch_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
             for item in parameters.get("items") or []
         ]
         items = [PromptItem.model_validate(item) for item in batch]
+        if parameters.get("dedupe"):  # the same items, in the same order, as run_prompts
+            unique: dict[str, PromptItem] = {}
+            for item in items:
+                unique.setdefault(item.model_dump_json(), item)
+            items = list(unique.values())
         scope = str(parameters.get("batch_id") or flow_run.id)
         with anyio.move_on_after(PUBLISH_TIMEOUT):
             found = await asyncio.to_thread(find_left_behind, credentials, items, scope)

@@ -16,12 +16,14 @@ import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.filesystems import LocalFileSystem
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.workers.process import ProcessWorker
@@ -47,6 +49,8 @@ class Deployed:
     credentials: GigaCredentials
     env: dict[str, str]
     logs: Path
+    interval_credentials: GigaCredentials
+    interval_anchor: datetime
 
     async def deployment_id(self, name: str) -> str:
         """The id of deployment ``flow-name/deployment-name``."""
@@ -118,10 +122,37 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 deploy_env,
                 project,
             )
-            yield Deployed(api_url, project, journal, emulator, credentials, env, logs)
+            interval = _add_interval_schedule(emulator)
+            yield Deployed(api_url, project, journal, emulator, credentials, env, logs, *interval)
     finally:
         processes.stop_all()
         emulator.close()
+
+
+def _add_interval_schedule(emulator: GigaEmulator) -> tuple[GigaCredentials, datetime]:
+    """A test-only hourly schedule on the nightly deployment, its first run moments away.
+
+    It pays from a wallet of its own and writes to its own folder (schedule parameters), so
+    it can run while the other tests do and each test counts only its own payments. The
+    nightly cron of `deployments/prefect.yaml` stays as it is.
+    """
+    from prefect.client.orchestration import get_client as sync_get_client
+
+    key = "0x" + bytes(Account.create().key).hex()
+    wallet = GigaCredentials(private_key=key, base_url=emulator.url)
+    wallet.save("giga-wallet-interval", overwrite=True)
+    anchor = datetime.now(timezone.utc) + timedelta(seconds=5)
+    with sync_get_client(sync_client=True) as client:
+        nightly = client.read_deployment_by_name("giga-nightly-reports/nightly-reports")
+        client.create_deployment_schedules(
+            nightly.id,
+            [(IntervalSchedule(interval=timedelta(hours=1), anchor_date=anchor), True)],
+            parameters={
+                "credentials_block": "giga-wallet-interval",
+                "dest": "giga-outputs/interval",
+            },
+        )
+    return wallet, anchor
 
 
 def _create_process_pool() -> None:

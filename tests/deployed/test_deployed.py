@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun
-from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.filesystems import LocalFileSystem
 from prefect.states import Cancelling
 
@@ -180,13 +180,10 @@ async def check_downstream(deployed: Deployed, run_ids: list[str]) -> None:
 
 
 async def test_interval_schedule_fires_by_itself(deployed: Deployed) -> None:
+    """The fixture's test-only hourly schedule ran the nightly flow with no one asking."""
     async with get_client() as client:
         deployment = await client.read_deployment_by_name(NIGHTLY)
-        anchor = datetime.now(timezone.utc) + timedelta(seconds=3)
-        await client.create_deployment_schedules(
-            deployment.id,
-            [(IntervalSchedule(interval=timedelta(hours=1), anchor_date=anchor), True)],
-        )
+        anchor = deployed.interval_anchor
 
         async def scheduled_run() -> FlowRun | None:
             runs = await client.read_flow_runs(
@@ -203,6 +200,12 @@ async def test_interval_schedule_fires_by_itself(deployed: Deployed) -> None:
         schedules = (await client.read_deployment(deployment.id)).schedules
     crons = [s.schedule for s in schedules if isinstance(s.schedule, CronSchedule)]
     assert [c.cron for c in crons] == ["0 2 * * *"]  # the nightly cron is untouched
+    assert run.parameters["credentials_block"] == "giga-wallet-interval"
+    address = deployed.interval_credentials.address.lower()
+    paid = [e for e in deployed.emulator.ledger if e.payer.lower() == address]
+    assert len(paid) == len(prompts_of(deployed.project))  # one payment per prompt
+    for entry in paid:
+        assert any((deployed.project / "giga-outputs" / "interval" / entry.run_id).iterdir())
 
 
 async def test_cancelled_batch_reports_orphans_and_reattaches(deployed: Deployed) -> None:
