@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eth_account import Account
@@ -51,6 +52,9 @@ class Deployed:
     logs: Path
     interval_credentials: GigaCredentials
     interval_anchor: datetime
+    daily_credentials: GigaCredentials
+    daily_flow_run_id: UUID
+    daily_since: datetime
 
     async def deployment_id(self, name: str) -> str:
         """The id of deployment ``flow-name/deployment-name``."""
@@ -123,7 +127,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 project,
             )
             interval = _add_interval_schedule(emulator)
-            yield Deployed(api_url, project, journal, emulator, credentials, env, logs, *interval)
+            daily = _start_daily_report(emulator)
+            yield Deployed(
+                api_url, project, journal, emulator, credentials, env, logs, *interval, *daily
+            )
     finally:
         processes.stop_all()
         emulator.close()
@@ -153,6 +160,28 @@ def _add_interval_schedule(emulator: GigaEmulator) -> tuple[GigaCredentials, dat
             },
         )
     return wallet, anchor
+
+
+DAILY_DAY = "2026-12-03"
+
+
+def _start_daily_report(emulator: GigaEmulator) -> tuple[GigaCredentials, UUID, datetime]:
+    """A run of the daily-report deployment, started now so it runs alongside the others.
+
+    It pays from a wallet of its own (a parameter), so each test counts its own payments.
+    """
+    from prefect.client.orchestration import get_client as sync_get_client
+
+    key = "0x" + bytes(Account.create().key).hex()
+    wallet = GigaCredentials(private_key=key, base_url=emulator.url)
+    wallet.save("giga-wallet-daily", overwrite=True)
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    with sync_get_client(sync_client=True) as client:
+        daily = client.read_deployment_by_name("giga-daily-report/daily-report")
+        flow_run = client.create_flow_run_from_deployment(
+            daily.id, parameters={"day": DAILY_DAY, "credentials_block": "giga-wallet-daily"}
+        )
+    return wallet, flow_run.id, since
 
 
 def _create_process_pool() -> None:

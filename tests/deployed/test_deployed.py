@@ -28,7 +28,7 @@ from prefect.states import Cancelling
 
 from prefect_giga.assets import asset_key_for_folder, run_folder_uri
 
-from .conftest import Deployed
+from .conftest import DAILY_DAY, Deployed
 from .support import final_flow_run, read_events, related_ids, wait_until
 
 pytestmark = pytest.mark.integration
@@ -252,12 +252,13 @@ async def test_cancelled_batch_reports_orphans_and_reattaches(deployed: Deployed
 async def test_daily_report_stores_in_its_block_and_declares_the_folder(
     deployed: Deployed,
 ) -> None:
-    since = datetime.now(timezone.utc) - timedelta(seconds=5)
-    before = ledger_size(deployed)
-    day = "2026-12-03"
-    flow_run = await run_deployment_now("giga-daily-report/daily-report", {"day": day})
+    """The fixture's daily-report run: one run over the day's files, stored in its block."""
+    since, day = deployed.daily_since, DAILY_DAY
+    async with get_client() as client:
+        flow_run = await final_flow_run(client, deployed.daily_flow_run_id)
     assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
-    [run_id] = paid_run_ids(deployed, before)
+    address = deployed.daily_credentials.address.lower()
+    [run_id] = [e.run_id for e in deployed.emulator.ledger if e.payer.lower() == address]
     folder = deployed.project / "storage" / "reports" / day / run_id  # the giga-reports block
     assert any(folder.iterdir())
     block = LocalFileSystem(basepath=str(deployed.project / "storage"))
