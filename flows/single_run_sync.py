@@ -25,8 +25,9 @@ def _credentials() -> GigaCredentials:
 
 
 @flow(name="giga-single-run", log_prints=True)
-def single_run(prompt: str, tier: str = "$0.50", dest: str = "giga-outputs") -> RunOutput:
-    """Start one run, wait for it, download its files and print its output.md."""
+def single_run(prompt: str, tier: str | None = None, dest: str = "giga-outputs") -> RunOutput:
+    """Start one run (on the server's default tier unless ``tier`` names one), wait for it,
+    download its files and print its output.md."""
     credentials = _credentials()
     started = start_run(credentials, prompt, tier=tier)
     run = wait_for_run(credentials, started.run_id, poll_interval=5, timeout=1800)

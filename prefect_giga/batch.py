@@ -34,6 +34,7 @@ from .core.exceptions import (
 )
 from .core.models import Quote, Run, StartedRun
 from .credentials import GigaCredentials
+from .events import emit_run_finished, emit_run_started
 from .flow_scope import FlowScope, payment_check
 from .harvest import harvest
 from .idempotency import start_key
@@ -192,6 +193,7 @@ class BatchRunner:
             )
         if started.receipt is not None:
             budget.record(key, started.receipt.amount)
+        emit_run_started(started, self._address, item.tier)
         return started
 
     async def wait_item(self, started: StartedRun) -> Run:
@@ -222,13 +224,15 @@ class BatchRunner:
         for attempt in range(1, HARVEST_ATTEMPTS + 1):
             try:
                 full = await giga.read(run.id, include_files=True)
-                return await harvest(
+                output = await harvest(
                     giga,
                     full,
                     self.options.dest,
                     include=self.options.include,
                     receipt=started.receipt,
                 )
+                emit_run_finished(output, self._address, full)
+                return output
             except (GigaTransportError, GigaServerError):
                 if attempt == HARVEST_ATTEMPTS:
                     raise

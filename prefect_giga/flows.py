@@ -22,12 +22,15 @@ from .artifacts import (
     publish_output,
     publish_payments,
 )
+from .assets import declare_assets
 from .batch import BatchOptions, BatchRunner, is_refusal, running_batch
+from .cancellation import INTERRUPTIONS, on_batch_cancellation, report_interrupted_batch
 from .chunks import DEFAULT_CHUNK_SIZE, count_earlier_payments, plan_chunks, run_prompts_chunk
 from .core.exceptions import GigaError, RunFailedError
 from .core.models import RunStatus
 from .core.money import format_usd
 from .credentials import GigaCredentials
+from .events import emit_batch_completed
 from .flow_scope import FlowScope, owned_scope
 from .payments.budget import SpendBudget
 from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
@@ -197,7 +200,7 @@ async def _publish_batch(result: BatchResult, prefix: str, flow_run_id: UUID | N
     await publish_batch_summary(result, artifact_key(prefix, "summary"), flow_run_id)
 
 
-@flow(name="giga-run-prompts", log_prints=True)
+@flow(name="giga-run-prompts", log_prints=True, on_cancellation=[on_batch_cancellation])
 async def run_prompts(
     items: list[str | PromptItem | dict[str, Any]],
     credentials: GigaCredentials | str,
@@ -307,16 +310,27 @@ async def run_prompts(
         count_earlier_payments(runner, batch)
         try:
             results = await _drive_chunks(runner, batch, chunk_size, concurrency)
-        except asyncio.CancelledError:
-            if runner.running:
-                logger.warning(
-                    "Batch cancelled; these Giga runs keep running: %s",
-                    ", ".join(sorted(runner.running)),
-                )
+        except INTERRUPTIONS:
+            logger.warning(
+                "Batch interrupted; Giga runs left running: %s",
+                ", ".join(sorted(runner.running)) or "none",
+            )
+            await report_interrupted_batch(
+                creds, batch, options.key_scope, runner.running, artifact_prefix
+            )
             raise
     spent = sum((r.receipt.amount for r in results if r.receipt), Decimal(0))
     result = BatchResult(items=results, spent=spent, left_running=sorted(runner.running))
     await _publish_batch(result, artifact_prefix, runner.artifacts_flow_run)
+    assets = await declare_assets([r.output for r in results if r.output], dest)
+    emit_batch_completed(
+        result,
+        creds.address,
+        scope=options.key_scope,
+        spend_limit=spend_limit,
+        dest=dest,
+        assets=assets,
+    )
     counts = result.summary()
     message = (
         f"{counts['completed']} of {counts['items']} completed, {counts['failed']} failed, "

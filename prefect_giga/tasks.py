@@ -25,6 +25,7 @@ from .batch import is_refusal
 from .client.files import AttachmentInput
 from .core.models import PaymentReceipt, Quote, Run, StartedRun
 from .credentials import GigaCredentials
+from .events import emit_run_finished, emit_run_started
 from .flow_scope import payment_check
 from .harvest import harvest
 from .idempotency import logical_key, start_cache_key, start_key
@@ -92,6 +93,7 @@ async def _start(
         started.status.value,
         f", paid {receipt.amount} USDC, tx {receipt.transaction}" if receipt else "",
     )
+    emit_run_started(started, credentials.address, tier)
     return started
 
 
@@ -287,6 +289,7 @@ async def _harvest(
         sum(f.size for f in output.files),
         run_id,
     )
+    emit_run_finished(output, credentials.address, run)
     return output
 
 
