@@ -60,15 +60,24 @@ async def claim_run(
     candidates = [run_id for run_id in listed if run_id not in known]
     others = journal.unresolved(client.address, client.base_url, exclude=ref)
     if len(candidates) == 1 and not others:
-        started = StartedRun(
-            run_id=candidates[0],
-            status=RunStatus.RUNNING,
-            idempotency_key=ref.key,
-            reconciled=True,
-            receipt=payment.receipt(""),
+        # Checked again and written in one journal transaction: a process sharing the
+        # journal may have recorded the run, or sent another start, since the reads above.
+        refused = journal.assign_sent_run(ref, candidates[0], alone=True)
+        if refused is None:
+            return StartedRun(
+                run_id=candidates[0],
+                status=RunStatus.RUNNING,
+                idempotency_key=ref.key,
+                reconciled=True,
+                receipt=payment.receipt(""),
+            )
+        raise outcome_unknown(
+            client,
+            ref.key,
+            payment,
+            f"{why}; the one candidate run was not claimed ({refused})",
+            tuple(candidates),
         )
-        journal.mark_started(ref, started.run_id, transaction=None)
-        return started
     if none_found is not None and not candidates and not others:
         journal.mark_not_charged(ref)
         raise none_found

@@ -298,6 +298,60 @@ class Journal(JournalGuards):
                 ),
             )
 
+    def assign_sent_run(
+        self, ref: StartRef, run_id: str, *, run_status: str | None = None, alone: bool
+    ) -> str | None:
+        """Record that the sent start ``ref`` became ``run_id``, checked in one transaction.
+
+        The checks and the write share one write transaction, so two processes (or a claim
+        and a hand resolution) sharing the journal can never give one run to two starts.
+
+        Args:
+            ref: A start whose paid request left with no run recorded (``SENT``).
+            run_id: The run it became.
+            run_status: The run's status, when known.
+            alone: Also require that no other start of the wallet at the server is still
+                without a known run (the live claim's rule).
+
+        Returns:
+            ``None`` once recorded; else why nothing was recorded.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite3")
+            >>> j.assign_sent_run(StartRef("0xabc", "https://giga.dev", "k"), "run1", alone=True)
+            'the journal has no such start'
+        """
+        payer, server, key = ref.params()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT state FROM starts_v2 WHERE payer = ? AND server = ? AND key = ?",
+                (payer, server, key),
+            ).fetchone()
+            if row is None:
+                return "the journal has no such start"
+            if str(row[0]) != StartState.SENT.value:
+                return f"the start is {row[0]} now, no longer unresolved"
+            owner = db.execute(
+                "SELECT key FROM starts_v2 WHERE payer = ? AND run_id = ?", (payer, run_id)
+            ).fetchone()
+            if owner is not None:
+                return f"run {run_id} is already start {owner[0]}'s"
+            if alone:
+                rival = db.execute(
+                    "SELECT key FROM starts_v2 WHERE payer = ? AND server = ? AND key != ? "
+                    "AND state IN (?, ?)",
+                    (payer, server, key, StartState.SENT.value, StartState.UNUSABLE.value),
+                ).fetchone()
+                if rival is not None:
+                    return f"start {rival[0]} of this wallet has no known run either"
+            db.execute(
+                "UPDATE starts_v2 SET state = ?, run_id = ?, run_status = ?, updated_at = ? "
+                "WHERE payer = ? AND server = ? AND key = ?",
+                (StartState.STARTED.value, run_id, run_status, self._now(), payer, server, key),
+            )
+        return None
+
     def mark_unsent(self, ref: StartRef) -> None:
         """The start's only paid request failed before any byte of it was written.
 

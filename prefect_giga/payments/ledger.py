@@ -327,7 +327,9 @@ def assign_run(
             f"{claim_window:g} s for clock differences): it cannot be that payment's run; "
             "nothing changed"
         )
-    journal.mark_started(current.ref, run.id, transaction=None, run_status=run.status.value)
+    refused = journal.assign_sent_run(current.ref, run.id, run_status=run.status.value, alone=False)
+    if refused is not None:  # changed since the checks above (another process)
+        raise ResolutionRefusedError(f"Run {run.id} was not recorded: {refused}; nothing changed")
     resolved = journal.get(current.ref)
     assert resolved is not None
     return resolved

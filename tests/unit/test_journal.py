@@ -180,3 +180,36 @@ def test_lease_is_held_until_released_or_expired(tmp_path: Path) -> None:
     assert other.try_lease(PAYER, "job-1", "b", 60) is not None
     journal.release_lease(PAYER, "job-1", "a")
     assert other.try_lease(PAYER, "job-1", "b", 60) is None
+
+
+def _sent(journal: Journal, key: str) -> StartRef:
+    ref = StartRef(PAYER, "https://giga.dev", key)
+    _reserve(journal, ref, nonce="0x" + key.encode().hex().rjust(64, "0"))
+    journal.mark_sent(ref, valid_before=2_000_000_000)
+    return ref
+
+
+def test_assigning_a_run_checks_and_writes_in_one_transaction(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    first, second = _sent(journal, "job-1"), _sent(journal, "job-2")
+    # The live claim's rule: not while another start of the wallet has no known run.
+    assert journal.assign_sent_run(first, "run-a", alone=True) == (
+        "start job-2 of this wallet has no known run either"
+    )
+    assert journal.assign_sent_run(first, "run-a", alone=False) is None
+    # One run is never two starts': the second start cannot take run-a.
+    assert (
+        journal.assign_sent_run(second, "run-a", alone=True) == "run run-a is already start job-1's"
+    )
+    # A start that is no longer unresolved keeps what it has.
+    assert journal.assign_sent_run(first, "run-b", alone=False) == (
+        "the start is started now, no longer unresolved"
+    )
+    assert journal.assign_sent_run(second, "run-b", alone=True) is None
+    recorded = {
+        key: journal.get(StartRef(PAYER, "https://giga.dev", key)) for key in ("job-1", "job-2")
+    }
+    assert {k: (e.state, e.run_id) for k, e in recorded.items() if e} == {
+        "job-1": (StartState.STARTED, "run-a"),
+        "job-2": (StartState.STARTED, "run-b"),
+    }
