@@ -86,6 +86,9 @@ def serve(config: EmulatorConfig, announce: Callable[[Announcement], None]) -> i
     """
     emulator = GigaEmulator(config)
     wallet = Account.create()
+    # Listen for SIGTERM before announcing: whoever read the announcement may stop us at once.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = emulator.start()
     announce(
         {
@@ -98,8 +101,6 @@ def serve(config: EmulatorConfig, announce: Callable[[Announcement], None]) -> i
             "test_private_key": f"0x{bytes(wallet.key).hex()}",
         }
     )
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass

@@ -1,0 +1,49 @@
+"""A batch stopped from the outside (a flow timeout) reports what it left behind, and a flow
+run with the same ``batch_id`` re-attaches to those runs without paying again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from prefect_giga import GigaCredentials
+from prefect_giga.flows import run_prompts
+from prefect_giga.testing import GigaEmulator
+
+from .conftest import FAST, artifacts_of, payments_by, table_rows
+
+LONG = "[duration=86400]"
+"""A run of a day of agent time: still running when the flow times out (86 s at 1000x)."""
+
+
+async def test_timed_out_batch_reports_its_runs_then_a_rerun_harvests_without_paying(
+    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str, dest: Path
+) -> None:
+    prompts = [f"Timed-out item {i} {LONG}" for i in range(3)]
+    timed = run_prompts.with_options(timeout_seconds=5)
+    state = await timed(
+        prompts, credentials, batch_id=batch_id, dest=str(dest), return_state=True, **FAST
+    )
+    assert state.is_failed() and state.name == "TimedOut", state
+
+    paid = payments_by(emulator, credentials.address)
+    started = {entry.run_id for entry in paid}
+    flow_run_id = state.state_details.flow_run_id
+    assert isinstance(flow_run_id, UUID)
+    left = await artifacts_of(flow_run_id)
+    rows = table_rows(left["giga-batch-left-behind"])
+    running = {row["run_id"] for row in rows if row["state"] == "left running at Giga"}
+    unknown = [row for row in rows if str(row["state"]).startswith("outcome unknown")]
+    # Every paid run is reported as left running; a start cut short shows as unknown.
+    assert running == started
+    assert len(running) + len(unknown) <= len(prompts)
+
+    emulator.clock.advance(2 * 86400)  # every run ends
+    rerun = await run_prompts(
+        prompts, credentials, batch_id=batch_id, dest=str(dest), return_state=True, **FAST
+    )
+    result = await rerun.result()
+    assert result.summary()["completed"] == len(prompts)
+    after = payments_by(emulator, credentials.address)
+    assert len(after) == len(prompts)  # one payment per prompt across both flow runs
+    assert {entry.run_id for entry in after} >= started  # the first runs were re-attached
