@@ -3,6 +3,7 @@ journal others can read fails clearly."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 from prefect_giga.cli.doctor import check_clock
@@ -50,3 +51,10 @@ def test_clock_check_fails_beyond_the_sign_in_tolerance() -> None:
     assert check_clock("Thu, 01 Jan 1970 00:00:10 GMT", now=0.0).status == "warn"
     assert check_clock("Thu, 01 Jan 1970 00:01:00 GMT", now=0.0).status == "fail"
     assert check_clock(None).status == "warn"
+
+
+def test_entry_point_runs_the_doctor_in_its_own_process(cli: Cli) -> None:
+    done = cli.subprocess("doctor", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is True and {c["status"] for c in report["checks"]} == {"ok"}

@@ -87,3 +87,10 @@ def test_malformed_key_is_refused_without_echoing_it(cli: Cli) -> None:
     result = cli("runs", "list", "--json", GIGA_PRIVATE_KEY="0xdeadbeef-not-a-key")
     assert result.exit_code == 1 and json.loads(result.stdout)["error"]["type"]
     assert "deadbeef" not in result.stdout + result.stderr
+
+
+def test_entry_point_downloads_in_its_own_process(cli: Cli, run_id: str, tmp_path: Path) -> None:
+    done = cli.subprocess("download", run_id, "output.md", str(tmp_path / "own"), "--json")
+    assert done.returncode == 0, done.stderr
+    [file] = json.loads(done.stdout)["files"]
+    assert Path(file["local_path"]).stat().st_size == file["size"] > 0

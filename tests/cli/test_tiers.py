@@ -3,6 +3,7 @@ both tier tables the emulator can publish."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -39,3 +40,10 @@ def test_a_tier_the_server_lacks_is_refused_unpaid_naming_its_tiers(
     assert result.exit_code == 1
     assert all(tier in result.stderr for tier in emulator.config.tiers)
     assert paid_by(emulator, cli.address) == []
+
+
+def test_entry_point_lists_tiers_in_its_own_process(cli: Cli, emulator: GigaEmulator) -> None:
+    done = cli.subprocess("tiers", "--json")
+    assert done.returncode == 0, done.stderr
+    published = json.loads(done.stdout)
+    assert {t["tier"]: Decimal(t["price"]) for t in published["tiers"]} == emulator.config.tiers
