@@ -170,9 +170,9 @@ def safe_destination(dest: str | os.PathLike[str], remote_path: str) -> Path:
         UnsafePathError: The path would land outside ``dest``.
 
     Example:
-        >>> safe_destination("/tmp/out", "reports/a.md").as_posix()
-        '/tmp/out/reports/a.md'
-        >>> safe_destination("/tmp/out", "../../etc/passwd")
+        >>> safe_destination("/srv/giga-out", "reports/a.md").as_posix()
+        '/srv/giga-out/reports/a.md'
+        >>> safe_destination("/srv/giga-out", "../../etc/passwd")
         Traceback (most recent call last):
         ...
         prefect_giga.core.exceptions.UnsafePathError: ...

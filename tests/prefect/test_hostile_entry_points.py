@@ -66,7 +66,7 @@ async def test_run_prompt_refuses_a_run_id_that_climbs_out_of_dest(
 async def test_run_prompts_isolates_items_whose_reply_ids_are_hostile(
     hostile_emulator: GigaEmulator, private_key: str, sandbox: Path
 ) -> None:
-    hostile_emulator.hostile.files_reply_run_id = "/tmp/giga-escape"
+    hostile_emulator.hostile.files_reply_run_id = "/giga-escape-absolute"
     block = creds(hostile_emulator, private_key)
     state = await run_prompts(
         ["First [files=1]", "Second [files=1]"],
@@ -81,7 +81,7 @@ async def test_run_prompts_isolates_items_whose_reply_ids_are_hostile(
     TALLY.case("run id")
     outside = files_outside(sandbox, dest_of(sandbox))
     TALLY.files_outside += len(outside)
-    assert outside == [] and not Path("/tmp/giga-escape").exists()
+    assert outside == [] and not Path("/giga-escape-absolute").exists()
     assert len(payments_by(hostile_emulator, block.address)) == 2  # each paid once
 
 
