@@ -7,5 +7,7 @@ ruff check .
 ruff format --check .
 echo "== mypy --strict prefect_giga"
 mypy --strict prefect_giga
+echo "== doctests (the Examples in prefect_giga's docstrings)"
+python -m pytest -q -p no:cacheprovider --doctest-modules prefect_giga
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider "$@"
