@@ -134,6 +134,7 @@ async def run_demo(dest: Path) -> dict[str, Any]:
             max_concurrency=5,
             spend_limit=Decimal("10.00"),
             allow_failures=True,
+            item_artifacts=True,  # an output artifact per item, for its picture
             dest=str(dest),
             poll_interval=0.2,
             return_state=True,
