@@ -48,6 +48,7 @@ async def main(items: int, spend_limit: Decimal, dest: Path) -> BatchResult:
             spend_limit=spend_limit,
             dest=str(dest),
             poll_interval=0.2,
+            item_artifacts=True,  # a small batch: one output artifact per item too
             return_state=True,
         )
         result: BatchResult = await state.result(raise_on_failure=False)
