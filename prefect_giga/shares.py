@@ -23,7 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-__all__ = ["SHARE_QUANTUM", "PlannedChunk", "allocate_shares"]
+from .credentials import GigaCredentials
+from .idempotency import start_key
+from .payments.journal import Journal, JournalEntry, StartRef
+from .results import PromptItem
+
+__all__ = ["SHARE_QUANTUM", "PlannedChunk", "allocate_shares", "paid_items"]
 
 SHARE_QUANTUM = Decimal("0.000001")
 """Shares are rounded down to USDC's smallest unit."""
@@ -95,3 +100,33 @@ def allocate_shares(
         extra = free * chunk.unpaid / unpaid if unpaid else Decimal(0)
         shares.append(chunk.paid + extra.quantize(SHARE_QUANTUM, rounding=ROUND_DOWN))
     return shares
+
+
+def paid_items(
+    credentials: GigaCredentials, batch: Sequence[PromptItem], scope: str
+) -> dict[int, JournalEntry]:
+    """The batch's items that earlier attempts paid for (or may have), by global index.
+
+    Read from the payment journal, with the keys `BatchRunner.key_for` gives the items.
+
+    Example:
+        ```python
+        paid = paid_items(credentials, batch, "orders-2026-12-03")
+        ```
+    """
+    journal = Journal()
+    paid: dict[int, JournalEntry] = {}
+    for index, item in enumerate(batch):
+        key = start_key(
+            credentials.address,
+            item.prompt,
+            tier=item.tier,
+            files=item.files or None,
+            scope=scope,
+            item=index,
+            idempotency_key=item.idempotency_key,
+        )
+        entry = journal.get(StartRef(credentials.address, credentials.base_url, key))
+        if entry is not None and entry.state.counts_as_spent:
+            paid[index] = entry
+    return paid

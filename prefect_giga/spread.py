@@ -21,7 +21,8 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,12 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import arun_deployment
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventRelatedFilter,
+)
 from prefect.states import Cancelling, Scheduled
 
 from .artifacts import BatchProgress
@@ -44,10 +51,9 @@ from .batch import BatchOptions
 from .cancellation import INTERRUPTIONS
 from .chunks import plan_chunks, run_prompts_chunk
 from .credentials import GigaCredentials
-from .idempotency import start_key
-from .payments.journal import Journal, JournalEntry, StartRef
+from .payments.journal import JournalEntry
 from .results import BatchItemResult, ChunkShare, ItemOutcome, PromptItem
-from .shares import PlannedChunk, allocate_shares
+from .shares import PlannedChunk, allocate_shares, paid_items
 
 __all__ = [
     "CHUNK_RERUNS",
@@ -60,6 +66,8 @@ CHUNK_RERUNS = 2
 """Times the parent puts a chunk run that crashed or failed back on its pool."""
 PAGE = 200
 """Flow runs read per API call."""
+SETTLE_SECONDS = 60.0
+"""Longest wait, after a chunk run ended unfinished, for its worker to be done with it."""
 
 chunk_flow = run_prompts_chunk.with_options(persist_result=True, result_serializer="json")
 """The deployable chunk flow (entry point ``prefect_giga.spread:chunk_flow``).
@@ -86,28 +94,6 @@ def _chunk_key(batch_id: str, index: int, parameters: dict[str, Any]) -> str:
     """The chunk run's idempotency key: the batch, the chunk, and what it would run."""
     text = json.dumps(parameters, sort_keys=True, default=str)
     return f"{batch_id}-chunk-{index}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-
-
-def _paid_items(
-    credentials: GigaCredentials, batch: Sequence[PromptItem], scope: str
-) -> dict[int, JournalEntry]:
-    """The batch's items that earlier attempts paid for (or may have), by global index."""
-    journal = Journal()
-    paid: dict[int, JournalEntry] = {}
-    for index, item in enumerate(batch):
-        key = start_key(
-            credentials.address,
-            item.prompt,
-            tier=item.tier,
-            files=item.files or None,
-            scope=scope,
-            item=index,
-            idempotency_key=item.idempotency_key,
-        )
-        entry = journal.get(StartRef(credentials.address, credentials.base_url, key))
-        if entry is not None and entry.state.counts_as_spent:
-            paid[index] = entry
-    return paid
 
 
 def _share_of(run: FlowRun) -> Decimal | None:
@@ -153,6 +139,8 @@ class _Spread:
         self.lost: dict[int, str] = {}
         self.paid: dict[int, JournalEntry] = {}
         self.paid_now: dict[int, JournalEntry] = {}
+        self.revive: set[int] = set()
+        self.ended_at: dict[UUID, float] = {}
 
     def _parameters(self, first: int, stop: int, limit: Decimal | None) -> dict[str, Any]:
         options = self.options.model_copy(update={"spend_limit": limit})
@@ -167,7 +155,7 @@ class _Spread:
 
     async def run(self) -> tuple[list[BatchItemResult], list[ChunkShare]]:
         scope = self.options.key_scope
-        self.paid = await asyncio.to_thread(_paid_items, self.credentials, self.batch, scope)
+        self.paid = await asyncio.to_thread(paid_items, self.credentials, self.batch, scope)
         async with get_client() as client:
             deployment = await client.read_deployment_by_name(self.deployment)
             earlier = await _batch_runs(client, deployment.id, batch_tag(self.batch_id))
@@ -178,9 +166,7 @@ class _Spread:
                 await _cancel(self._unfinished(), self.logger)
                 raise
         if self.lost:  # what the lost chunks paid, as the journal knows it now
-            self.paid_now = await asyncio.to_thread(
-                _paid_items, self.credentials, self.batch, scope
-            )
+            self.paid_now = await asyncio.to_thread(paid_items, self.credentials, self.batch, scope)
         return self._outcome()
 
     async def _dispatch(self, client: PrefectClient, earlier: list[FlowRun]) -> None:
@@ -219,10 +205,8 @@ class _Spread:
             outstanding += share or Decimal(0)
         limit = self.options.spend_limit
         for chunk, share in zip(planned, allocate_shares(limit, planned, outstanding), strict=True):
-            if chunk.index in self.runs:
-                run = self.runs[chunk.index]
-                if run.state is not None and run.state.is_final() and not run.state.is_completed():
-                    await self._rerun(client, chunk.index, "left unfinished by an earlier attempt")
+            if chunk.index in self.runs:  # ended unfinished: `_wait` runs it again, even
+                self.revive.add(chunk.index)  # if it was cancelled with an earlier attempt
                 continue
             self.runs[chunk.index] = await arun_deployment(
                 self.deployment,
@@ -292,7 +276,11 @@ class _Spread:
                     if self.progress is not None:
                         await self.progress.advance()
                 return
-        if not run.state.is_cancelled() and self.reruns.get(index, 0) < CHUNK_RERUNS:
+        revive = index in self.revive or not run.state.is_cancelled()
+        if revive and self.reruns.get(index, 0) < CHUNK_RERUNS:
+            if not await self._settled(client, run):
+                return  # its worker may still report on it: look again at the next poll
+            self.revive.discard(index)
             self.reruns[index] = self.reruns.get(index, 0) + 1
             await self._rerun(client, index, why)
             return
@@ -301,6 +289,29 @@ class _Spread:
         for _ in range(first, stop):
             if self.progress is not None:
                 await self.progress.advance()
+
+    async def _settled(self, client: PrefectClient, run: FlowRun) -> bool:
+        """Whether the worker that ran the chunk's ended attempt is done reporting on it.
+
+        A process that dies is reported Crashed twice (by the runner, then by its worker a
+        little later): putting the run back on the pool in between would let the late
+        report crash the next attempt. The worker's ``prefect.worker.executed-flow-run``
+        event comes after its report; without one, `SETTLE_SECONDS` after the end will do.
+        """
+        assert run.state is not None
+        first_seen = self.ended_at.setdefault(run.state.id, time.monotonic())
+        if time.monotonic() - first_seen > SETTLE_SECONDS:
+            return True
+        since = run.state.timestamp - timedelta(seconds=1)
+        page = await client.read_events(
+            EventFilter(
+                occurred=EventOccurredFilter(since=since, until=since + timedelta(days=1)),
+                event=EventNameFilter(name=["prefect.worker.executed-flow-run"]),
+                related=EventRelatedFilter(id=[f"prefect.flow-run.{run.id}"]),
+            ),
+            limit=1,
+        )
+        return bool(page.events)
 
     def _lost_items(self, index: int) -> list[BatchItemResult]:
         first, stop = self.plan[index]

@@ -163,3 +163,12 @@ async def test_a_batch_spread_over_two_workers_pays_once_per_prompt(deployed: De
     dest = deployed.project / "giga-outputs" / "spread"
     for entry in ledger:
         assert any((dest / entry.run_id).iterdir())
+
+    # The batch run again with the same batch_id finds its four finished chunk runs by their
+    # idempotency keys: no new chunk run, no new payment, the same runs.
+    async with get_client() as client:
+        again = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+        again = await final_flow_run(client, again.id)
+    assert again.state is not None and again.state.is_completed(), again.state
+    assert {r.id for r in await chunk_runs(batch_id)} == {r.id for r in runs}
+    assert len(paid()) == ITEMS
