@@ -229,10 +229,7 @@ class _Spread:
     async def _rerun(self, client: PrefectClient, index: int, why: str) -> None:
         run = self.runs[index]
         self.logger.warning(
-            "Chunk run %s ended %s (%s); running it again: it re-attaches to what it paid",
-            run.name,
-            _state(run),
-            why,
+            "Chunk run %s %s; running it again: it re-attaches to what it paid", run.name, why
         )
         await client.set_flow_run_state(
             run.id,

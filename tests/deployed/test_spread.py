@@ -29,6 +29,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun
 
 from prefect_giga import GigaCredentials
+from prefect_giga.flows import run_prompts
+from prefect_giga.results import BatchResult
 from prefect_giga.spread import batch_tag
 
 from .conftest import CHUNK_WORKERS, Deployed
@@ -52,7 +54,9 @@ async def chunk_runs(batch_id: str) -> list[FlowRun]:
         )
 
 
-async def test_a_batch_spread_over_two_workers_pays_once_per_prompt(deployed: Deployed) -> None:
+async def test_a_batch_spread_over_two_workers_pays_once_per_prompt(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = "0x" + bytes(Account.create().key).hex()
     wallet = GigaCredentials(private_key=key, base_url=deployed.emulator.url)
     await wallet.asave("giga-wallet-spread", overwrite=True)
@@ -164,11 +168,24 @@ async def test_a_batch_spread_over_two_workers_pays_once_per_prompt(deployed: De
     for entry in ledger:
         assert any((dest / entry.run_id).iterdir())
 
-    # The batch run again with the same batch_id finds its four finished chunk runs by their
-    # idempotency keys: no new chunk run, no new payment, the same runs.
-    async with get_client() as client:
-        again = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-        again = await final_flow_run(client, again.id)
-    assert again.state is not None and again.state.is_completed(), again.state
+    # The batch run again with the same batch_id (here in this process: a parent can run
+    # anywhere that reaches the API and the journal) finds its four finished chunk runs by
+    # their idempotency keys: no new chunk run, no new payment, the same runs.
+    monkeypatch.setenv("GIGA_JOURNAL_PATH", str(deployed.journal))
+    state = await run_prompts(
+        [f"Spread item {i}" for i in range(ITEMS)],
+        "giga-wallet-spread",
+        batch_id=batch_id,
+        spend_limit=LIMIT,
+        dest="giga-outputs/spread",
+        poll_interval=0.5,
+        chunk_deployment=CHUNKS,
+        chunk_size=CHUNK_SIZE,
+        return_state=True,
+    )
+    again: BatchResult = await state.result()
+    assert state.is_completed(), state.message
     assert {r.id for r in await chunk_runs(batch_id)} == {r.id for r in runs}
     assert len(paid()) == ITEMS
+    assert sorted(r.run_id or "" for r in again.items) == sorted(e.run_id for e in ledger)
+    assert again.spent == Decimal(ITEMS) and again.unspent_shares == Decimal(2)
