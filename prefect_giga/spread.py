@@ -158,9 +158,15 @@ class _Spread:
         self.paid = await asyncio.to_thread(paid_items, self.credentials, self.batch, scope)
         async with get_client() as client:
             deployment = await client.read_deployment_by_name(self.deployment)
+            flow = await client.read_flow(deployment.flow_id)
+            if flow.name != chunk_flow.name:  # another flow would not drive these items
+                raise ValueError(
+                    f"Deployment {self.deployment} runs the flow {flow.name!r}, not the chunk "
+                    f"flow {chunk_flow.name!r} (entry point prefect_giga.spread.chunk_flow)"
+                )
             earlier = await _batch_runs(client, deployment.id, batch_tag(self.batch_id))
-            await self._dispatch(client, earlier)
             try:
+                await self._dispatch(client, earlier)
                 await self._wait(client)
             except INTERRUPTIONS:
                 await _cancel(self._unfinished(), self.logger)
