@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
+
 import pytest
 from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Cancelled
 
 from prefect_giga import GigaCredentials
 from prefect_giga.flows import run_prompts
+from prefect_giga.results import BatchResult, ItemOutcome
+from prefect_giga.spread import batch_tag, chunk_flow
 from prefect_giga.testing import GigaEmulator
 
 from .conftest import FAST, payments_by
@@ -50,4 +59,53 @@ async def test_a_chunk_deployment_of_another_flow_is_refused_before_any_chunk_ru
             chunk_deployment="not-a-chunk-flow/elsewhere",
             **FAST,
         )
+    assert payments_by(emulator, credentials.address) == []
+
+
+async def test_chunk_runs_get_their_shares_and_a_lost_chunk_is_reported_item_by_item(
+    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str
+) -> None:
+    """No worker here: the chunk runs are cancelled by hand, so the batch reports them lost."""
+    await credentials.asave(f"wallet-{batch_id}")
+    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
+    parent = asyncio.create_task(
+        run_prompts(
+            [f"Lost {i}" for i in range(5)],
+            f"wallet-{batch_id}",
+            batch_id=batch_id,
+            spend_limit="3.00",
+            chunk_size=3,
+            chunk_deployment="giga-run-prompts-chunk/no-workers",
+            return_state=True,
+            **FAST,
+        )
+    )
+
+    async def created() -> list[FlowRun]:
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[batch_tag(batch_id)]))
+            )
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while len(runs := await created()) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "no chunk runs"
+        await asyncio.sleep(0.1)
+    shares = {r.name: r.parameters["options"]["spend_limit"] for r in runs}
+    assert shares == {f"{batch_id}-chunk-0": "1.800000", f"{batch_id}-chunk-1": "1.200000"}
+    assert {r.parameters["credentials"] for r in runs} == {f"wallet-{batch_id}"}
+    async with get_client() as client:
+        for run in runs:
+            await client.set_flow_run_state(run.id, Cancelled(), force=True)
+    state = await asyncio.wait_for(parent, 60)
+
+    assert state.is_failed()
+    result: BatchResult = await state.result(raise_on_failure=False)
+    assert [r.outcome for r in result.items] == [ItemOutcome.ERROR] * 5
+    assert all("ended Cancelled" in (r.error or "") for r in result.items)
+    assert [(c.first, c.stop, c.state) for c in result.chunks] == [
+        (0, 3, "Cancelled"),
+        (3, 5, "Cancelled"),
+    ]
+    assert result.spent == 0 and result.unspent_shares == Decimal("3")
     assert payments_by(emulator, credentials.address) == []
