@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-from prefect.client.schemas.objects import FlowRun
-from prefect.states import Cancelled
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.states import Cancelled, Scheduled
 
 from prefect_giga import GigaCredentials
 from prefect_giga.flows import run_prompts
@@ -109,3 +110,55 @@ async def test_chunk_runs_get_their_shares_and_a_lost_chunk_is_reported_item_by_
     ]
     assert result.spent == 0 and result.unspent_shares == Decimal("3")
     assert payments_by(emulator, credentials.address) == []
+
+
+async def test_an_interrupted_batch_cancels_its_chunk_runs_and_another_plan_counts_them(
+    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str
+) -> None:
+    """Chunk runs left going by another plan of the batch keep their shares out of the new."""
+    await credentials.asave(f"wallet-{batch_id}")
+    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
+    common: dict[str, Any] = {
+        "batch_id": batch_id,
+        "spend_limit": "3.00",
+        "chunk_deployment": "giga-run-prompts-chunk/no-workers",
+        "return_state": True,
+        **FAST,
+    }
+    prompts = [f"Planned {i}" for i in range(5)]
+    first = asyncio.create_task(run_prompts(prompts, f"wallet-{batch_id}", chunk_size=3, **common))
+    runs = await chunk_runs_of(batch_id, 2)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    async with get_client() as client:
+        states = [(await client.read_flow_run(r.id)).state for r in runs]
+        # No worker ever took them: the server cancels them outright. Put them back on the
+        # pool, as if the earlier plan's chunk runs were still waiting for a worker.
+        assert all(s is not None and s.type is StateType.CANCELLED for s in states)
+        for run in runs:
+            await client.set_flow_run_state(run.id, Scheduled(), force=True)
+
+    second = asyncio.create_task(run_prompts(prompts, f"wallet-{batch_id}", chunk_size=5, **common))
+    [new] = [r for r in await chunk_runs_of(batch_id, 3) if r.id not in {o.id for o in runs}]
+    assert new.parameters["options"]["spend_limit"] == "0.000000"  # 3.00 still outstanding
+    async with get_client() as client:
+        await client.set_flow_run_state(new.id, Cancelled(), force=True)
+    state = await asyncio.wait_for(second, 60)
+    result: BatchResult = await state.result(raise_on_failure=False)
+    assert [c.share for c in result.chunks] == [Decimal(0)]
+    assert payments_by(emulator, credentials.address) == []
+
+
+async def chunk_runs_of(batch_id: str, count: int) -> list[FlowRun]:
+    """The batch's chunk runs, once there are ``count`` of them (polled, bounded)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[batch_tag(batch_id)]))
+            )
+        if len(runs) >= count:
+            return runs
+        assert asyncio.get_running_loop().time() < deadline, f"{len(runs)} chunk runs"
+        await asyncio.sleep(0.1)
