@@ -56,8 +56,15 @@ async def batch_from_file(
     spend_limit: Decimal = Decimal("10.00"),
     dest: str = "giga-outputs/batches",
     poll_interval: float = 5.0,
+    chunk_deployment: str | None = None,
+    chunk_size: int = 250,
 ) -> BatchResult:
-    """Run every prompt of the CSV or JSONL file at ``path`` and keep the outputs."""
+    """Run every prompt of the CSV or JSONL file at ``path`` and keep the outputs.
+
+    With ``chunk_deployment`` (say ``"giga-run-prompts-chunk/giga-chunks"``) and a
+    ``batch_id``, each ``chunk_size`` prompts run as a flow run of that deployment, so the
+    workers of its pool share the batch (docs/recipes/spread-over-workers.md).
+    """
     file = Path(path)
     items = read_prompts(await asyncio.to_thread(file.read_text, encoding="utf-8"), file.suffix)
     state = await run_prompts(
@@ -67,6 +74,8 @@ async def batch_from_file(
         spend_limit=spend_limit,
         dest=dest,
         poll_interval=poll_interval,
+        chunk_deployment=chunk_deployment,
+        chunk_size=chunk_size,
         return_state=True,
     )
     result: BatchResult = await state.result(raise_on_failure=False)

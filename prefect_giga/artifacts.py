@@ -205,6 +205,11 @@ async def publish_batch_summary(
         )
     if result.left_running:
         description += f"; left running at Giga: {', '.join(result.left_running)}"
+    if result.unspent_shares is not None:
+        description += (
+            f"; {len(result.chunks)} chunk runs left {format_usd(result.unspent_shares)} "
+            "of their spend shares unspent"
+        )
     return await _table(rows, key, description, flow_run_id)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 from prefect import flow
 from prefect.context import FlowRunContext
@@ -86,23 +87,30 @@ def summarize_chunk(results: list[BatchItemResult]) -> str:
 
 @flow(name="giga-run-prompts-chunk", persist_result=False, validate_parameters=False)
 async def run_prompts_chunk(
-    credentials: GigaCredentials,
+    credentials: GigaCredentials | str,
     items: list[PromptItem],
     first_index: int,
     options: BatchOptions,
     publish_summary: bool = False,
+    max_concurrency: int = 10,
 ) -> list[BatchItemResult]:
     """Drive one chunk of a batch: items ``first_index`` onwards, keys scoped to the batch.
 
     Inside `run_prompts` the chunk shares the batch's runner; run on its own (for example as
-    a deployment run), it drives its items with a client, budget and watcher of its own.
+    a deployment run, `prefect_giga.spread`), it drives its items with a client, budget and
+    watcher of its own, its budget being ``options.spend_limit`` (the chunk's share of the
+    batch's limit), from which what earlier attempts paid for its items is counted first.
+    As a deployment run its parameters are plain JSON: the block's name, item and option
+    dicts.
 
     Args:
-        credentials: The paying wallet.
-        items: The chunk's items.
+        credentials: The paying wallet, or the name of a saved `GigaCredentials` block.
+        items: The chunk's items (`PromptItem` or their dicts).
         first_index: The global index of the chunk's first item.
-        options: How items are driven (including the batch's key scope).
+        options: How items are driven (including the batch's key scope), or its dict.
         publish_summary: Publish a table artifact with this chunk's rows.
+        max_concurrency: The most of the chunk's items in flight at once, when it runs
+            on its own (inside `run_prompts` the batch's limit applies).
 
     Returns:
         One `BatchItemResult` per item, in order.
@@ -113,15 +121,25 @@ async def run_prompts_chunk(
         ```
     """
     logger = get_run_logger()
+    items = [_plain(PromptItem, item) for item in items]
+    options = _plain(BatchOptions, options)
     runner = active_runner(options.key_scope)
     if runner is not None:
         results = await _drive(runner, items, first_index)
     else:
+        if isinstance(credentials, str):
+            credentials = await GigaCredentials.aload(credentials)
         context = FlowRunContext.get()
         owner = str(context.flow_run.id) if context and context.flow_run else options.key_scope
         async with owned_scope(owner) as scope:
             runner = BatchRunner(
-                credentials, options, scope, SpendBudget(options.spend_limit), 10, None
+                credentials,
+                options,
+                scope,
+                SpendBudget(options.spend_limit),
+                max(1, max_concurrency),
+                None,
+                logger=logger,
             )
             count_earlier_payments(runner, items, first_index)
             results = await _drive(runner, items, first_index)
@@ -134,6 +152,11 @@ async def run_prompts_chunk(
         except Exception as exc:  # a report that did not land must not lose the items
             logger.warning("Chunk summary artifact not published: %s", exc)
     return results
+
+
+def _plain(model: Any, value: Any) -> Any:
+    """``value`` as ``model``: a deployment run's parameters arrive as JSON dicts."""
+    return value if isinstance(value, model) else model.model_validate(value)
 
 
 async def _drive(

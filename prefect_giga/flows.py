@@ -33,7 +33,8 @@ from .credentials import GigaCredentials
 from .events import emit_batch_completed
 from .flow_scope import FlowScope, owned_scope
 from .payments.budget import SpendBudget
-from .results import BatchItemResult, BatchResult, ItemOutcome, PromptItem, RunOutput
+from .results import BatchItemResult, BatchResult, ChunkShare, ItemOutcome, PromptItem, RunOutput
+from .spread import spread_batch
 from .tasks import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -186,6 +187,27 @@ async def _drive_chunks(
     return results
 
 
+def _spread_checks(
+    chunk_deployment: str | None, credentials: GigaCredentials | str, batch_id: str | None
+) -> str | None:
+    """The credentials block's name for chunk runs on a deployment; refuse what cannot work."""
+    if chunk_deployment is None:
+        return None
+    if not batch_id:
+        raise ValueError(
+            "chunk_deployment needs a batch_id: the chunk runs' item keys and flow-run "
+            "idempotency keys come from it, so a retried or re-run batch re-attaches instead "
+            "of paying again"
+        )
+    name = credentials if isinstance(credentials, str) else credentials._block_document_name
+    if not name:
+        raise ValueError(
+            "chunk_deployment needs credentials as the name of a saved GigaCredentials block "
+            "(the chunk runs load it by name; a key never goes into flow-run parameters)"
+        )
+    return name
+
+
 async def _publish_batch(result: BatchResult, prefix: str, flow_run_id: UUID | None) -> None:
     """The batch's files, payments and summary tables (the one place a batch ends)."""
     items = result.items
@@ -219,6 +241,7 @@ async def run_prompts(
     item_artifacts: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress_interval: float = PROGRESS_INTERVAL,
+    chunk_deployment: str | None = None,
 ) -> State[BatchResult]:
     """Fan a batch of prompts out to Giga, isolate failures, harvest and report everything.
 
@@ -245,6 +268,13 @@ async def run_prompts(
             item keys come from ``batch_id`` (or this flow run) and the item's index.
         progress_interval: Seconds between updates of the progress artifact (the last
             update always lands).
+        chunk_deployment: ``"giga-run-prompts-chunk/<deployment>"``: run each chunk as a
+            flow run of this deployment (entry point ``prefect_giga.spread:chunk_flow``) on
+            its work pool instead of in this process, so its workers share the batch.
+            Needs ``batch_id`` and ``credentials`` as a saved block's name; each chunk gets
+            its share of ``spend_limit`` up front (`prefect_giga.shares`), and
+            ``max_concurrency`` then applies per chunk run (docs:
+            recipes/spread-over-workers.md).
 
     The batch costs about what the bare client costs per item: no task run, state change,
     log line or artifact per item (errors are logged one line each; each chunk logs one
@@ -273,6 +303,7 @@ async def run_prompts(
             unique.setdefault(item.model_dump_json(), item)
         batch = list(unique.values())
     concurrency = max(1, max_concurrency)
+    block_name = _spread_checks(chunk_deployment, credentials, batch_id)
     flow_run_id = _flow_run_id()
     async with owned_scope(flow_run_id or "run-prompts") as scope:
         if dry_run:
@@ -307,10 +338,27 @@ async def run_prompts(
             artifacts_flow_run=UUID(flow_run_id) if flow_run_id else None,
             logger=logger,
         )
-        count_earlier_payments(runner, batch)
+        chunks: list[ChunkShare] = []
         try:
-            results = await _drive_chunks(runner, batch, chunk_size, concurrency)
+            if chunk_deployment is not None and batch_id and block_name:
+                results, chunks = await spread_batch(
+                    chunk_deployment,
+                    block_name,
+                    creds,
+                    batch,
+                    options,
+                    batch_id=batch_id,
+                    chunk_size=chunk_size,
+                    max_concurrency=concurrency,
+                    progress=progress,
+                    logger=logger,
+                )
+            else:
+                count_earlier_payments(runner, batch)
+                results = await _drive_chunks(runner, batch, chunk_size, concurrency)
         except INTERRUPTIONS:
+            if chunk_deployment is not None:
+                raise  # its chunk runs are cancelled; the on_cancellation hook reports
             logger.warning(
                 "Batch interrupted; Giga runs left running: %s",
                 ", ".join(sorted(runner.running)) or "none",
@@ -320,7 +368,11 @@ async def run_prompts(
             )
             raise
     spent = sum((r.receipt.amount for r in results if r.receipt), Decimal(0))
-    result = BatchResult(items=results, spent=spent, left_running=sorted(runner.running))
+    if chunks:  # what lost chunk runs paid is in the journal, not in a receipt
+        spent = sum((c.spent for c in chunks), Decimal(0))
+    result = BatchResult(
+        items=results, spent=spent, left_running=sorted(runner.running), chunks=chunks
+    )
     await _publish_batch(result, artifact_prefix, runner.artifacts_flow_run)
     assets = await declare_assets([r.output for r in results if r.output], dest)
     emit_batch_completed(
@@ -336,6 +388,8 @@ async def run_prompts(
         f"{counts['completed']} of {counts['items']} completed, {counts['failed']} failed, "
         f"{counts['refused']} refused, {counts['errors']} errors; spent {format_usd(spent)}"
     )
+    if result.unspent_shares is not None:
+        message += f" ({format_usd(result.unspent_shares)} of the chunks' shares unspent)"
     print(message)
     if result.failed_count and not allow_failures:
         return Failed(data=result, message=message)

@@ -14,6 +14,7 @@ from .core.models import PaymentReceipt, Quote, RunStatus
 __all__ = [
     "BatchItemResult",
     "BatchResult",
+    "ChunkShare",
     "HarvestedFile",
     "ItemOutcome",
     "PromptItem",
@@ -146,6 +147,39 @@ class BatchItemResult(BaseModel):
     error: str | None = None
 
 
+class ChunkShare(BaseModel):
+    """One chunk of a batch spread over workers: its items, its share of the limit, its spend.
+
+    Attributes:
+        index: The chunk's position in the batch.
+        first: The global index of its first item.
+        stop: One past the global index of its last item.
+        flow_run_id: The chunk's flow run (a run of the chunk deployment).
+        state: How that flow run ended (``Completed``, ``Crashed``, ...).
+        share: Its share of the batch's spend limit (``None``: no limit).
+        spent: What its items cost, earlier attempts included.
+
+    Example:
+        >>> ChunkShare(index=0, first=0, stop=10, share=Decimal("10"), spent=Decimal("8")).unspent
+        Decimal('2')
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    first: int
+    stop: int
+    flow_run_id: str | None = None
+    state: str = ""
+    share: Decimal | None = None
+    spent: Decimal = Decimal(0)
+
+    @property
+    def unspent(self) -> Decimal | None:
+        """What is left of the share (``None`` when the batch had no limit)."""
+        return None if self.share is None else max(Decimal(0), self.share - self.spent)
+
+
 class BatchResult(BaseModel):
     """The outcome of a whole batch, item by item.
 
@@ -161,6 +195,17 @@ class BatchResult(BaseModel):
     dry_run: bool = False
     quoted_total: Decimal | None = None
     left_running: list[str] = Field(default_factory=list)
+    chunks: list[ChunkShare] = Field(default_factory=list)
+    """The chunks, when the batch was spread over workers (`run_prompts` with
+    ``chunk_deployment``), with their spend shares."""
+
+    @property
+    def unspent_shares(self) -> Decimal | None:
+        """What the chunks left of their spend shares (``None``: not spread, or no limit)."""
+        shares = [c.unspent for c in self.chunks]
+        if not shares or any(s is None for s in shares):
+            return None
+        return sum((s for s in shares if s is not None), Decimal(0))
 
     def _count(self, outcome: ItemOutcome) -> int:
         return sum(1 for item in self.items if item.outcome is outcome)
@@ -193,4 +238,9 @@ class BatchResult(BaseModel):
             "refused": self._count(ItemOutcome.REFUSED),
             "errors": self._count(ItemOutcome.ERROR),
             "spent_usd": str(self.spent),
+            **(
+                {"unspent_shares_usd": str(self.unspent_shares)}
+                if self.unspent_shares is not None
+                else {}
+            ),
         }

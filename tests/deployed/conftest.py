@@ -3,7 +3,8 @@
 The way a user runs it (docs/recipes/scheduled-deployment.md): ``prefect server start``
 (own ``PREFECT_HOME``, SQLite, a free port), ``prefect block register -m prefect_giga``, the
 wallet saved as the ``giga-wallet`` block, ``prefect work-pool create --type process``,
-``prefect deploy`` of ``deployments/prefect.yaml`` (which creates the downstream
+a second pool ``giga-chunks`` with two workers for spread batches, ``prefect deploy`` of
+``deployments/prefect.yaml`` (which creates the downstream
 automation from its ``triggers``) (byte for byte, from a copy of the
 project in a temporary folder so outputs land there), ``prefect worker start --limit``.
 The emulator runs in this process on loopback; the worker's flow-run subprocesses reach it.
@@ -37,6 +38,10 @@ from .support import Processes, free_port, run_cli, wait_for_health
 REPO = Path(__file__).resolve().parents[2]
 POOL = "giga-pool"
 WORKER_LIMIT = 4
+CHUNK_POOL = "giga-chunks"
+CHUNK_WORKERS = ("giga-chunks-a", "giga-chunks-b")
+CHUNK_WORKER_LIMIT = 2
+"""Two workers for the chunks of spread batches (tests/deployed/test_spread.py), two runs each."""
 
 
 @dataclass
@@ -109,12 +114,19 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             # What `prefect block register -m prefect_giga` and `prefect work-pool create
             # giga-pool --type process` do, in this process (each CLI start costs seconds).
             GigaCredentials.register_type_and_schema()
-            _create_process_pool()
+            _create_process_pool(POOL)
+            _create_process_pool(CHUNK_POOL)
             processes.start(
                 [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL,
                  "--limit", str(WORKER_LIMIT)],
                 env, project, logs / "worker.log",
             )  # fmt: skip
+            for name in CHUNK_WORKERS:
+                processes.start(
+                    [sys.executable, "-m", "prefect", "worker", "start", "--pool", CHUNK_POOL,
+                     "--name", name, "--limit", str(CHUNK_WORKER_LIMIT)],
+                    env, project, logs / f"{name}.log",
+                )  # fmt: skip
             key = "0x" + bytes(Account.create().key).hex()
             credentials = GigaCredentials(private_key=key, base_url=emulator.url)
             credentials.save("giga-wallet", overwrite=True)
@@ -184,12 +196,12 @@ def _start_daily_report(emulator: GigaEmulator) -> tuple[GigaCredentials, UUID, 
     return wallet, flow_run.id, since
 
 
-def _create_process_pool() -> None:
-    """The process work pool, with the process worker's default job template."""
+def _create_process_pool(name: str) -> None:
+    """A process work pool, with the process worker's default job template."""
     from prefect.client.orchestration import get_client as sync_get_client
 
     template = ProcessWorker.get_default_base_job_template()
     with sync_get_client(sync_client=True) as client:
         client.create_work_pool(
-            WorkPoolCreate(name=POOL, type="process", base_job_template=template)
+            WorkPoolCreate(name=name, type="process", base_job_template=template)
         )

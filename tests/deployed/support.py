@@ -160,3 +160,21 @@ async def read_events(
 def related_ids(event: ReceivedEvent, role: str) -> list[str]:
     """The ids of the event's related resources that play ``role``."""
     return [r.id for r in event.related if r.role == role]
+
+
+def kill_process_tree(pid: int) -> list[int]:
+    """SIGKILL ``pid`` and every process below it (Linux ``/proc``), as a crash would."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        queue += children.get(current, [])
+    for member in reversed(tree):  # the deepest first, so no child outlives its parent
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+    return tree
