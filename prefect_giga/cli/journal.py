@@ -98,7 +98,7 @@ def list_unresolved(
 ) -> None:
     """Starts whose paid request lost its reply, so whether they were charged is unknown.
 
-    Reads only the journal ($GIGA_JOURNAL_PATH); needs no key.
+    Reads only the journal ($GIGA_JOURNAL_URL or $GIGA_JOURNAL_PATH); needs no key.
 
     Example: prefect-giga journal unresolved
     """
@@ -111,9 +111,9 @@ def list_unresolved(
         finally:
             journal.close()
         output.result(
-            {"journal": journal.path, "unresolved": entries},
+            {"journal": journal.location, "unresolved": entries},
             lambda: rows_table(
-                f"Starts with an unknown outcome ({journal.path})",
+                f"Starts with an unknown outcome ({journal.location})",
                 [
                     "Key",
                     "Wallet",
