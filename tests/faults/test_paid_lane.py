@@ -16,6 +16,7 @@ from prefect_giga.payments.journal import Journal, StartRef, StartState
 from prefect_giga.payments.lane import PaidLane
 from prefect_giga.testing import GigaEmulator
 
+from ..journal_backends import JournalSpec
 from .items import prompt_for, wallet_key
 from .report import REPORT
 from .support import (
@@ -137,7 +138,7 @@ async def test_slow_start_sent_before_another_claims_window_still_blocks_its_cla
 
 
 async def test_a_lost_reply_closes_the_gate_for_a_second_process_on_the_same_journal(
-    emulator: GigaEmulator, journal_path: Path
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """While a start of the wallet reconciles a lost reply (its gate row in the journal),
     a second process of the same wallet sends no paid request; once it ends, all are paid
@@ -145,11 +146,11 @@ async def test_a_lost_reply_closes_the_gate_for_a_second_process_on_the_same_jou
     index = 801
     address = wallet_key(index)
     ref = StartRef(Wallet.from_private_key(address).address, emulator.url.rstrip("/"), "gate-a")
-    lane = PaidLane(Journal(journal_path), ref, lease=120)
+    lane = PaidLane(journal_store.open(), ref, lease=120)
     lane.lost()  # this process is reconciling a lost reply: the gate is closed
     keys = [f"gate-b-{i}" for i in range(3)]
-    process = spawn_client_process(emulator.url, [(index, k) for k in keys], journal_path)
-    journal = Journal(journal_path)
+    process = spawn_client_process(emulator.url, [(index, k) for k in keys], journal_store)
+    journal = journal_store.open()
     for _ in range(3000):  # bounded: the second process reserves its starts, then waits
         if all(journal.find(k) for k in keys) or process.poll() is not None:
             break
