@@ -319,10 +319,12 @@ def spawn_client_process(
     *,
     daily_limit: str | None = None,
     one_at_a_time: bool = False,
+    list_claims: bool = True,
 ) -> subprocess.Popen[str]:
     """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``
     (a SQLite file, or either backend's `JournalSpec`; ``one_at_a_time``: one paid request
-    per wallet in flight, `items.ONE_AT_A_TIME`)."""
+    per wallet in flight, `items.ONE_AT_A_TIME`; ``list_claims=False``: lost replies are never
+    claimed from ``/api/list``)."""
     env = dict(os.environ)
     env.pop("GIGA_JOURNAL_URL", None)
     if isinstance(journal, JournalSpec):
@@ -335,6 +337,8 @@ def spawn_client_process(
         args += ["--daily-limit", daily_limit]
     if one_at_a_time:
         args.append("--one-at-a-time")
+    if not list_claims:
+        args.append("--no-list-claims")
     return subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT
     )
