@@ -3,13 +3,12 @@ backends (SQLite, and PostgreSQL on a throwaway server started once per session)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .journal_backends import BACKENDS, REQUIRE_POSTGRES_ENV, JournalSpec
+from .journal_backends import BACKENDS, JournalSpec, postgres_unavailable
 from .pg_server import PostgresServer, PostgresUnavailableError
 
 
@@ -24,12 +23,6 @@ def _isolated_payment_journal(
     yield path
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
-        pytest.fail(f"PostgreSQL is required ({REQUIRE_POSTGRES_ENV}=1) but {reason}")
-    pytest.skip(f"PostgreSQL journal cases skipped: {reason}")
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server for the whole session (skipped, or failed with
@@ -37,16 +30,16 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        _unavailable("psycopg is not installed (pip install -e '.[test]')")
+        postgres_unavailable("psycopg is not installed (pip install -e '.[test]')")
     try:
         server = PostgresServer()
     except PostgresUnavailableError as exc:
-        _unavailable(str(exc))
+        postgres_unavailable(str(exc))
     try:
         server.start()
     except PostgresUnavailableError as exc:
         server.stop()
-        _unavailable(str(exc))
+        postgres_unavailable(str(exc))
     yield server
     server.stop()
 

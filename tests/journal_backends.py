@@ -3,13 +3,17 @@ uses (`JournalSpec`), how to open it, and the environment that points a process 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 from prefect_giga.payments.journal import Journal
 
-__all__ = ["BACKENDS", "REQUIRE_POSTGRES_ENV", "JournalSpec"]
+__all__ = ["BACKENDS", "REQUIRE_POSTGRES_ENV", "JournalSpec", "postgres_unavailable"]
 
 BACKENDS = ("sqlite", "postgresql")
 REQUIRE_POSTGRES_ENV = "GIGA_REQUIRE_POSTGRES"
@@ -41,3 +45,10 @@ class JournalSpec:
         if self.url is not None:
             return {"GIGA_JOURNAL_URL": self.url}
         return {"GIGA_JOURNAL_PATH": str(self.path)}
+
+
+def postgres_unavailable(reason: str) -> NoReturn:
+    """Skip the PostgreSQL case for ``reason``, or fail it when ``GIGA_REQUIRE_POSTGRES=1``."""
+    if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+        pytest.fail(f"PostgreSQL is required ({REQUIRE_POSTGRES_ENV}=1) but {reason}")
+    pytest.skip(f"PostgreSQL journal cases skipped: {reason}")

@@ -24,7 +24,7 @@ from prefect_giga.payments.journal_schema import SCHEMA_VERSION
 from prefect_giga.payments.journal_url import journal_target, redact_url
 from prefect_giga.payments.lane import PaidLane
 
-from ..journal_backends import JournalSpec
+from ..journal_backends import JournalSpec, postgres_unavailable
 from ..pg_server import PostgresServer
 
 PAYER = "0x" + "ab" * 20
@@ -101,6 +101,15 @@ def test_the_package_imports_and_keeps_a_sqlite_journal_without_psycopg(tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "sqlite"
+
+
+def test_missing_postgres_skips_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GIGA_REQUIRE_POSTGRES", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no server here"):
+        postgres_unavailable("no server here")
+    monkeypatch.setenv("GIGA_REQUIRE_POSTGRES", "1")
+    with pytest.raises(pytest.fail.Exception, match="required"):
+        postgres_unavailable("no server here")
 
 
 # --- the same behaviour on both ------------------------------------------------------------
