@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from prefect_giga import GigaCredentials
+from prefect_giga.cli.doctor import check_shared_journal
 from prefect_giga.core.exceptions import BudgetExceededError, GigaConfigError
 from prefect_giga.payments.host import ReconcilePolicy
 from prefect_giga.payments.journal import Journal, StartRef, StartState
@@ -267,7 +268,9 @@ def test_a_postgres_journal_never_shows_its_password(postgres_server: PostgresSe
     url = postgres_server.url(database, password="s3cret-pw")  # trust auth: accepted
     journal = Journal(url=url)
     assert journal.backend_name == "postgresql" and journal.path is None
-    for shown in (repr(journal), journal.location):
+    check = check_shared_journal(journal)  # what `prefect-giga doctor` shows
+    assert check.status == "ok"
+    for shown in (repr(journal), journal.location, check.detail):
         assert "s3cret-pw" not in shown and "***" in shown
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
