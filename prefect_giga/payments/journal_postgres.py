@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ..core.exceptions import GigaConfigError
 from .journal_db import Rows
@@ -49,7 +50,7 @@ def _psycopg() -> Any:
 
 def _scrubbed(exc: BaseException, url: str, password: str | None) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    for secret in (url, password):
+    for secret in (url, password, unquote(password or "")):
         if secret:
             text = text.replace(secret, "***")
     return text
@@ -94,13 +95,18 @@ class PostgresBackend:
         self._url = url
         self._password: str | None = None
         with suppress(ValueError):
-            from urllib.parse import urlsplit
-
             self._password = urlsplit(url).password
         self.location = redact_url(url)
         self._local = threading.local()
-        with self.write() as db:
-            migrate_postgres(db)
+        try:
+            with self.write() as db:
+                migrate_postgres(db)
+        except self._psycopg.Error as exc:  # no right to create the tables, say
+            raise GigaConfigError(
+                f"Cannot prepare the payment journal at {self.location} "
+                f"({_scrubbed(exc, self._url, self._password)}): its database user needs to "
+                "create the journal's tables on first use"
+            ) from None
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.location!r})"

@@ -296,3 +296,19 @@ def test_credentials_carry_the_journal_url_as_a_secret_and_claims_off(
     assert not forced.reconcile.list_claims and forced.reconcile.resends == 1
     with pytest.raises(ValueError, match="postgresql://"):
         GigaCredentials(private_key="0x" + "42" * 32, journal_url="mysql://u:s3cret-pw@db/j")
+
+
+def test_a_database_user_that_cannot_create_the_tables_gets_a_config_error(
+    postgres_server: PostgresServer,
+) -> None:
+    import psycopg
+
+    url = postgres_server.new_database()
+    role = f"reader_{url.rsplit('_', 1)[1]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # as PostgreSQL 15+ does
+    reader = url.replace("postgres@", f"{role}:s3cret-pw@")
+    with pytest.raises(GigaConfigError, match="create the journal's tables") as refused:
+        Journal(url=reader)
+    assert "s3cret-pw" not in str(refused.value)
