@@ -28,12 +28,16 @@ __all__ = ["LOCK_KEY", "PostgresBackend", "postgres_backend"]
 
 LOCK_KEY = 0x7072_6566_6769_6761  # "prefgiga": the journal's advisory lock
 """The ``pg_advisory_xact_lock`` key every write transaction takes first."""
-_SESSION_SETTINGS = (
+_BEGIN = (
+    "BEGIN ISOLATION LEVEL READ COMMITTED; "
     # A writer waits at most this long for the lock (SQLite's busy timeout is 30 s too).
-    "SET lock_timeout = '30s'",
+    "SET LOCAL lock_timeout = '30s'; "
     # A process that stalls inside a write transaction cannot hold every other writer up.
-    "SET idle_in_transaction_session_timeout = '60s'",
+    "SET LOCAL idle_in_transaction_session_timeout = '60s'"
 )
+"""How every write transaction starts. Settings are per transaction and no statement is
+prepared on the server, so a connection keeps no session state (a pooler may hand out
+another server connection between transactions)."""
 
 _BACKENDS: dict[str, PostgresBackend] = {}
 _BACKENDS_GUARD = threading.Lock()
@@ -115,10 +119,12 @@ class PostgresBackend:
         psycopg = self._psycopg
         try:
             raw = psycopg.connect(
-                self._url, autocommit=True, connect_timeout=30, application_name="prefect-giga"
+                self._url,
+                autocommit=True,
+                connect_timeout=30,
+                application_name="prefect-giga",
+                prepare_threshold=None,
             )
-            for statement in _SESSION_SETTINGS:
-                raw.execute(statement)
         except psycopg.Error as exc:
             raise GigaConfigError(
                 f"Cannot open the payment journal at {self.location} "
@@ -139,7 +145,14 @@ class PostgresBackend:
         """One READ COMMITTED transaction holding the journal's advisory lock: committed at
         the end, rolled back on error."""
         db = self.connection()
-        db.raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            db.raw.execute(_BEGIN)
+        except self._psycopg.OperationalError:
+            if db.usable:
+                raise
+            # The server dropped the connection since its last use; nothing ran: reconnect.
+            db = self._local.db = self._open()
+            db.raw.execute(_BEGIN)
         try:
             db.raw.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             yield db

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -312,3 +313,29 @@ def test_a_database_user_that_cannot_create_the_tables_gets_a_config_error(
     with pytest.raises(GigaConfigError, match="create the journal's tables") as refused:
         Journal(url=reader)
     assert "s3cret-pw" not in str(refused.value)
+
+
+def test_a_connection_the_server_dropped_is_reopened_for_the_next_write(
+    postgres_server: PostgresServer,
+) -> None:
+    import psycopg
+
+    url = postgres_server.new_database()
+    journal = Journal(url=url)
+    journal.pin_payee(SERVER, "eip155:8453", "0x" + "aa" * 20)
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as admin:
+        mine = admin.execute("SELECT pg_backend_pid()").fetchone()[0]
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid != %s "
+            "AND application_name = 'prefect-giga'"
+        )
+        victims = [row[0] for row in admin.execute(query, (database, mine)).fetchall()]
+        assert victims
+        for pid in victims:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 30  # a bound: terminated backends exit at once
+        while admin.execute(query, (database, mine)).fetchall():
+            assert time.monotonic() < deadline, "the journal's connection outlived its kill"
+    journal.pin_payee(SERVER, "eip155:8453", "0x" + "bb" * 20)  # reconnects, then writes
+    assert journal.pinned_payee(SERVER, "eip155:8453") == "0x" + "bb" * 20
