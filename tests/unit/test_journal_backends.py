@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from prefect_giga import GigaCredentials
+from prefect_giga import GigaClient, GigaCredentials
 from prefect_giga.cli.doctor import check_shared_journal
 from prefect_giga.core.exceptions import BudgetExceededError, GigaConfigError
 from prefect_giga.payments.host import ReconcilePolicy
@@ -78,6 +78,15 @@ def test_redacted_urls_keep_everything_but_the_password() -> None:
     )
     assert redact_url("postgresql://giga@db/j") == "postgresql://giga@db/j"
     assert "s3cret" not in redact_url("postgresql://db/j?password=s3cret&user=giga")
+
+
+def test_a_client_takes_a_journal_or_a_journal_url_not_both(tmp_path: Path) -> None:
+    with pytest.raises(GigaConfigError, match="not both"):
+        GigaClient(
+            private_key="0x" + "42" * 32,
+            journal=Journal(tmp_path / "j.sqlite3"),
+            journal_url="postgresql://giga:s3cret@db/journal",
+        )
 
 
 def test_a_postgres_url_without_psycopg_names_the_extra(
