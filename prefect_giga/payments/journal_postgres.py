@@ -68,7 +68,8 @@ class _Connection:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         """Run one statement (``?`` placeholders)."""
-        cursor: Rows = self.raw.execute(sql.replace("?", "%s"), tuple(parameters))
+        query = sql.replace("%", "%%").replace("?", "%s")  # a literal % stays one
+        cursor: Rows = self.raw.execute(query, tuple(parameters))
         return cursor
 
     @property

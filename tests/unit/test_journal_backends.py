@@ -348,3 +348,13 @@ def test_a_connection_the_server_dropped_is_reopened_for_the_next_write(
             assert time.monotonic() < deadline, "the journal's connection outlived its kill"
     journal.pin_payee(SERVER, "eip155:8453", "0x" + "bb" * 20)  # reconnects, then writes
     assert journal.pinned_payee(SERVER, "eip155:8453") == "0x" + "bb" * 20
+
+
+def test_statements_with_a_literal_percent_sign_run_on_both(journal_store: JournalSpec) -> None:
+    journal = journal_store.open()
+    _reserve(journal, "job-50%")
+    with journal.transaction() as db:
+        row = db.execute(
+            "SELECT key FROM starts_v2 WHERE key LIKE '%\\%' ESCAPE '\\' AND payer = ?", (PAYER,)
+        ).fetchone()
+    assert row[0] == "job-50%"
