@@ -105,7 +105,7 @@ def find_left_behind(
         print(left.run_ids)
         ```
     """
-    journal = journal or Journal()
+    journal = journal or credentials.open_journal()
     server = credentials.base_url  # canonical: the block checked it
     address = credentials.address
     running: list[tuple[int, str]] = []

@@ -23,7 +23,7 @@ from .batch import BatchOptions, BatchRunner, active_runner
 from .credentials import GigaCredentials
 from .flow_scope import owned_scope
 from .payments.budget import SpendBudget
-from .payments.journal import Journal, StartRef
+from .payments.journal import StartRef
 from .results import BatchItemResult, BatchResult, PromptItem
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "count_earlier_payments", "plan_chunks", "run_prompts_chunk"]
@@ -60,7 +60,7 @@ def count_earlier_payments(
     """
     credentials = runner.credentials
     server = credentials.base_url  # canonical: the block checked it
-    journal = Journal()
+    journal = credentials.open_journal()
     for offset, item in enumerate(items):
         key = runner.key_for(first_index + offset, item)
         entry = journal.get(StartRef(credentials.address, server, key))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -15,6 +16,9 @@ from .core.exchange import normalize_base_url
 from .core.money import parse_usd
 from .core.networks import get_network
 from .core.wallet import _check_private_key
+from .payments.host import ReconcilePolicy
+from .payments.journal import Journal
+from .payments.journal_url import journal_target
 
 __all__ = ["GigaCredentials"]
 
@@ -41,6 +45,13 @@ class GigaCredentials(CredentialsBlock):
         nonce_secret_block: The name of a Prefect ``Secret`` block holding the nonce secret,
             for signers whose signatures are not deterministic (default
             ``$GIGA_NONCE_SECRET``).
+        journal_url: A ``postgresql://`` URL of the payment journal every worker paying from
+            this wallet shares (stored as a secret; empty: ``$GIGA_JOURNAL_URL``, else this
+            machine's SQLite file). Claims and the daily limit are only as wide as the
+            journal.
+        list_claims: Whether a lost reply may be claimed from ``/api/list``
+            (`ReconcilePolicy.list_claims`); switch it off when the workers of this wallet
+            do not share one journal.
 
     Example:
         Load a saved block and start a run from a flow:
@@ -144,6 +155,35 @@ class GigaCredentials(CredentialsBlock):
         ),
     )
 
+    journal_url: SecretStr | None = Field(
+        default=None,
+        title="Journal URL",
+        description=(
+            "postgresql:// URL of the payment journal shared by every worker paying from this "
+            "wallet. Stored as a secret. Empty: $GIGA_JOURNAL_URL, else this machine's file."
+        ),
+    )
+    list_claims: bool = Field(
+        default=True,
+        title="Claim lost replies from the run list",
+        description=(
+            "Tie a paid start whose reply was lost to the one new run of the wallet the "
+            "journal cannot give to another start. Switch off when workers of this wallet do "
+            "not share one journal: such a start then ends as outcome unknown."
+        ),
+    )
+
+    @field_validator("journal_url")
+    @classmethod
+    def _journal_url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            journal_target(url=value)
+        except GigaConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("private_key")
     @classmethod
     def _key_is_well_formed(cls, value: SecretStr) -> SecretStr:
@@ -218,8 +258,23 @@ class GigaCredentials(CredentialsBlock):
         }
         if self.nonce_secret_block:
             settings["nonce_secret"] = self._load_nonce_secret(self.nonce_secret_block)
+        if self.journal_url is not None and "journal" not in overrides:
+            settings["journal_url"] = self.journal_url
         settings.update(overrides)
+        if not self.list_claims:  # off stays off, whatever policy the caller passes
+            reconcile = settings.get("reconcile") or ReconcilePolicy()
+            settings["reconcile"] = dataclasses.replace(reconcile, list_claims=False)
         return GigaClient(**settings)
+
+    def open_journal(self) -> Journal:
+        """The payment journal this block's clients use (``journal_url``, else the default).
+
+        Example:
+            ```python
+            entry = credentials.open_journal().get(StartRef(credentials.address, url, key))
+            ```
+        """
+        return Journal(url=self.journal_url)
 
     @staticmethod
     def _load_nonce_secret(name: str) -> SecretStr:

@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from .credentials import GigaCredentials
 from .idempotency import start_key
-from .payments.journal import Journal, JournalEntry, StartRef
+from .payments.journal import JournalEntry, StartRef
 from .results import PromptItem
 
 __all__ = ["SHARE_QUANTUM", "PlannedChunk", "allocate_shares", "paid_items"]
@@ -114,7 +114,7 @@ def paid_items(
         paid = paid_items(credentials, batch, "orders-2026-12-03")
         ```
     """
-    journal = Journal()
+    journal = credentials.open_journal()
     paid: dict[int, JournalEntry] = {}
     for index, item in enumerate(batch):
         key = start_key(

@@ -17,10 +17,11 @@ import httpx
 from ..client.async_client import GigaClient
 from ..core.exceptions import GigaError
 from ..core.money import format_usd
+from ..payments.journal import Journal
 from .common import BaseUrlOption, BlockOption, JsonOption, open_client
 from .output import EXIT_ERROR, Output, execute, rows_table
 
-__all__ = ["Check", "check_clock", "check_journal", "doctor"]
+__all__ = ["Check", "check_clock", "check_journal", "check_shared_journal", "doctor"]
 
 MAX_SKEW_SECONDS = 30.0
 """Beyond this, sign-ins and payment windows fail (the emulator's and router's tolerance)."""
@@ -106,6 +107,22 @@ def check_journal(path: Path) -> Check:
     return Check("journal", status, f"{path}: writable, mode 600{readable}")
 
 
+def check_shared_journal(journal: Journal) -> Check:
+    """A PostgreSQL journal must be reachable and take a write transaction (it writes nothing).
+
+    Example:
+        ```python
+        print(check_shared_journal(Journal(url=os.environ["GIGA_JOURNAL_URL"])).detail)
+        ```
+    """
+    try:
+        with journal.transaction():
+            pass  # takes the journal's lock, writes nothing
+    except Exception as exc:  # any driver error: reported by kind only (no URL, no password)
+        return Check("journal", "fail", f"{journal.location}: not writable ({type(exc).__name__})")
+    return Check("journal", "ok", f"{journal.location}: writable (shared PostgreSQL journal)")
+
+
 async def _check_server(giga: GigaClient) -> tuple[list[Check], str | None]:
     try:
         async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
@@ -175,7 +192,11 @@ def doctor(
             if not checks[0].failed:
                 checks += await _check_client(giga)
                 checks.append(check_clock(server_date))
-            checks.append(check_journal(giga.journal.path))
+            journal = giga.journal
+            path = journal.path
+            checks.append(
+                check_journal(path) if path is not None else check_shared_journal(journal)
+            )
         ok = not any(c.failed for c in checks)
         data: dict[str, Any] = {"ok": ok, "checks": [vars(c) for c in checks]}
         output.result(

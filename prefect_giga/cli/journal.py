@@ -98,7 +98,7 @@ def list_unresolved(
 ) -> None:
     """Starts whose paid request lost its reply, so whether they were charged is unknown.
 
-    Reads only the journal ($GIGA_JOURNAL_PATH); needs no key.
+    Reads only the journal ($GIGA_JOURNAL_URL or $GIGA_JOURNAL_PATH); needs no key.
 
     Example: prefect-giga journal unresolved
     """
@@ -111,9 +111,9 @@ def list_unresolved(
         finally:
             journal.close()
         output.result(
-            {"journal": journal.path, "unresolved": entries},
+            {"journal": journal.location, "unresolved": entries},
             lambda: rows_table(
-                f"Starts with an unknown outcome ({journal.path})",
+                f"Starts with an unknown outcome ({journal.location})",
                 [
                     "Key",
                     "Wallet",
@@ -192,9 +192,9 @@ async def _resolve_one(
                 "nothing changed"
             )
         return mark_not_charged(journal, entry)
-    if evidence.claimable is not None:
+    if evidence.claimable is not None and giga.reconcile.list_claims:
         return assign_run(journal, entry, evidence.claimable, reader=giga.address)
-    return entry
+    return entry  # with list claims off, the evidence is shown and the start stays unresolved
 
 
 def _tables(results: list[dict[str, Any]]) -> list[RenderableType]:
@@ -239,7 +239,8 @@ def resolve(
     """Re-check unresolved starts against the server's runs, or record one's outcome by hand.
 
     Without --run or --not-charged, a start is resolved only when exactly one run can be
-    its own; otherwise the evidence is shown and it stays unresolved (exit status 3).
+    its own (and never with a block whose list claims are off); otherwise the evidence is
+    shown and it stays unresolved (exit status 3).
 
     Example: prefect-giga journal resolve 3f2a9c --run clx8m2k4p0000abc123xyz
     """

@@ -72,7 +72,8 @@ def spend(
     """Payments recorded in this machine's journal, by UTC day, wallet and server.
 
     "Unknown" counts paid requests whose reply was lost (see `prefect-giga journal`): they
-    may have been charged. Reads only the journal ($GIGA_JOURNAL_PATH); needs no key.
+    may have been charged. Reads only the journal ($GIGA_JOURNAL_URL or $GIGA_JOURNAL_PATH);
+    needs no key.
 
     Example: prefect-giga spend --since today
     """
@@ -89,7 +90,7 @@ def spend(
         unknown = sum((line.unknown for line in lines), Decimal(0))
         data: dict[str, Any] = {
             "since": datetime.fromtimestamp(start, timezone.utc),
-            "journal": journal.path,
+            "journal": journal.location,
             "lines": [{**vars(line), "at_most": line.at_most} for line in lines],
             "total": {
                 "paid_runs": sum(line.paid_runs for line in lines),
@@ -129,7 +130,7 @@ def spend(
         output.result(
             data,
             lambda: rows_table(
-                f"Spend since {since_text} ({journal.path})",
+                f"Spend since {since_text} ({journal.location})",
                 [
                     "Day (UTC)",
                     "Wallet",

@@ -81,8 +81,10 @@ class GigaClient(PaidCalls, RunFiles):
             counted in the journal across every process on the machine.
         pin_payee: Refuse a payee that differs from the one last paid on this server (when
             ``allowed_payees`` is not set).
-        journal: The payment journal (default: `Journal()` at ``$GIGA_JOURNAL_PATH`` or
-            ``~/.prefect-giga/journal.sqlite3``).
+        journal: The payment journal (default: `Journal()`: ``$GIGA_JOURNAL_URL``, else
+            the SQLite file ``$GIGA_JOURNAL_PATH`` or ``~/.prefect-giga/journal.sqlite3``).
+        journal_url: A ``postgresql://`` URL of a journal shared by every worker paying
+            from this wallet, instead of ``journal`` (needs the ``postgres`` extra).
         reconcile: How a start with a lost reply is reconciled.
         quote_ttl: Seconds a checked quote is reused, so later starts of the same tier pay on
             their first request (``0`` always asks first).
@@ -124,6 +126,7 @@ class GigaClient(PaidCalls, RunFiles):
         max_spend_per_day: Decimal | str | int | None = None,
         pin_payee: bool = True,
         journal: Journal | None = None,
+        journal_url: str | SecretStr | None = None,
         reconcile: ReconcilePolicy | None = None,
         quote_ttl: float = DEFAULT_QUOTE_TTL,
         max_connections: int = 16,
@@ -161,7 +164,9 @@ class GigaClient(PaidCalls, RunFiles):
         self.retry = retry or RetryPolicy()
         self.before_payment = before_payment
         self.pin_payee = pin_payee
-        self.journal = journal or Journal()
+        if journal is not None and journal_url is not None:
+            raise GigaConfigError("Give the client a journal or a journal_url, not both")
+        self.journal = journal or Journal(url=journal_url)
         self.reconcile = reconcile or ReconcilePolicy()
         self.quotes = QuoteCache(quote_ttl)
         self._owns_http = http_client is None

@@ -30,7 +30,8 @@ async def claim_run(
     and exactly one unassigned run appeared since this start's payment left. With
     ``none_found``, no candidate at all means the server's refusal stands: that error is
     raised. A claim that cannot list the runs says the outcome is unknown, never "not
-    charged".
+    charged". With `ReconcilePolicy.list_claims` off, nothing is listed or claimed: the
+    outcome is unknown.
 
     Example:
         ```python
@@ -39,6 +40,15 @@ async def claim_run(
     """
     journal = client.journal
     ref = lane.ref
+    if not client.reconcile.list_claims:
+        raise outcome_unknown(
+            client,
+            ref.key,
+            payment,
+            f"{why}; claims from /api/list are switched off (ReconcilePolicy.list_claims), so "
+            "its run is not looked for",
+            (),
+        )
     await lane.others_landed()
     since = datetime.fromtimestamp(sent_at, timezone.utc) - timedelta(
         seconds=client.reconcile.claim_window

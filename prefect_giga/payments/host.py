@@ -38,16 +38,24 @@ class ReconcilePolicy:
             process (``None``: no limit). Replies lost together cannot be told apart, so
             they end as `OutcomeUnknownError`; ``1`` keeps every lost reply claimable at the
             cost of starting one run at a time.
+        list_claims: Whether a lost reply that re-sending could not resolve may be claimed
+            from ``/api/list`` (the single new run of the wallet no other start in the journal
+            can own). A claim is only as sound as the journal is wide: switch it off
+            (``False``) when workers paying from one wallet do not share one journal; such
+            a start then ends as `OutcomeUnknownError` with its nonce, never a guess.
 
     Example:
         >>> ReconcilePolicy(resends=2).resends
         2
+        >>> ReconcilePolicy(list_claims=False).list_claims
+        False
     """
 
     resends: int = 3
     backoff: float = 1.0
     claim_window: float = 60.0
     paid_in_flight: int | None = None
+    list_claims: bool = True
 
 
 class PaymentHost(Protocol):

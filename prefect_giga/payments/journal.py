@@ -1,18 +1,19 @@
-"""The payment journal: one SQLite file recording every logical start before it is paid.
+"""The payment journal: every logical start recorded before it is paid.
 
 It lets a new process re-attach to a run a crashed one paid for, reconcile a start whose
-outcome is unknown, count each payer's spending over a rolling day across every process on
-the machine, and pin the payee a server was last seen using. It holds no private key and no
-signature: only keys, public EIP-3009 nonces, amounts, addresses and run ids.
+outcome is unknown, count each payer's spending over a rolling day across every process
+sharing the journal, and pin the payee a server was last seen using. It holds no private
+key and no signature: only keys, public EIP-3009 nonces, amounts, addresses and run ids.
 
-The file lives at ``$GIGA_JOURNAL_PATH``, else ``~/.prefect-giga/journal.sqlite3``; the folder
-is created 0700 and the file 0600. Concurrent processes share it safely (WAL mode, writes in
-``BEGIN IMMEDIATE`` transactions).
+By default it is one SQLite file per machine, ``$GIGA_JOURNAL_PATH`` or
+``~/.prefect-giga/journal.sqlite3`` (the folder created 0700, the file 0600; WAL mode,
+writes in ``BEGIN IMMEDIATE`` transactions). With ``$GIGA_JOURNAL_URL``
+(``postgresql://...``) it is a PostgreSQL database that workers on many machines share
+(writes serialised by one advisory lock). The queries below serve both.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 
 from ..core.exceptions import (
@@ -22,14 +23,21 @@ from ..core.exceptions import (
 )
 from ..core.exchange import canonical_origin
 from ..core.money import format_usd, to_atomic, to_usd
+from .journal_db import JournalDB
 from .journal_guards import JournalGuards
 from .journal_records import JournalEntry, StartRef, StartState, counts_as_spent, entry_from_row
 from .journal_schema import SELECT_STARTS
-from .journal_store import DEFAULT_JOURNAL_PATH, ENV_JOURNAL_PATH, default_journal_path
+from .journal_store import (
+    DEFAULT_JOURNAL_PATH,
+    ENV_JOURNAL_PATH,
+    ENV_JOURNAL_URL,
+    default_journal_path,
+)
 
 __all__ = [
     "DEFAULT_JOURNAL_PATH",
     "ENV_JOURNAL_PATH",
+    "ENV_JOURNAL_URL",
     "Journal",
     "JournalEntry",
     "StartRef",
@@ -39,13 +47,20 @@ __all__ = [
 
 DAY_SECONDS = 24 * 3600
 _SELECT_ONE = SELECT_STARTS + " WHERE payer = ? AND server = ? AND key = ?"
+_PIN_PAYEE = (
+    "INSERT INTO payees (server, network, pay_to, seen_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (server, network) DO UPDATE SET pay_to = excluded.pay_to, "
+    "seen_at = excluded.seen_at"
+)
 
 
 class Journal(JournalGuards):
-    """The SQLite payment journal (see the module docstring).
+    """The payment journal (see the module docstring).
 
     Args:
-        path: The file (default `default_journal_path()`).
+        path: The SQLite file (default `default_journal_path()`).
+        url: A ``postgresql://`` URL instead (default ``$GIGA_JOURNAL_URL`` when neither
+            is given; needs the ``postgres`` extra). Its password is never shown.
         clock: Seconds since the epoch; replaceable in tests.
 
     Example:
@@ -107,7 +122,7 @@ class Journal(JournalGuards):
             return to_usd(self._spent_since(db, payer, now - DAY_SECONDS, now))
 
     @staticmethod
-    def _spent_since(db: sqlite3.Connection, payer: str, since: float, now: float) -> int:
+    def _spent_since(db: JournalDB, payer: str, since: float, now: float) -> int:
         # A start that was not charged keeps counting until its authorization expires: a
         # server holding the signed authorization could still settle it until then.
         row = db.execute(
@@ -205,9 +220,18 @@ class Journal(JournalGuards):
             if row is not None:
                 fingerprint = entry_from_row(row).fingerprint or fingerprint
             db.execute(
-                "INSERT OR REPLACE INTO starts_v2 (key, payer, network, server, nonce, tier, "
+                "INSERT INTO starts_v2 (key, payer, network, server, nonce, tier, "
                 "amount_atomic, pay_to, state, created_at, updated_at, fingerprint) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                # A start reserved again replaces its row whole (what it recorded before was
+                # not charged): no run, no send time, no authorization expiry carried over.
+                "ON CONFLICT (payer, server, key) DO UPDATE SET network = excluded.network, "
+                "nonce = excluded.nonce, tier = excluded.tier, "
+                "amount_atomic = excluded.amount_atomic, pay_to = excluded.pay_to, "
+                "state = excluded.state, run_id = NULL, run_status = NULL, "
+                "transaction_hash = NULL, created_at = excluded.created_at, sent_at = NULL, "
+                "updated_at = excluded.updated_at, valid_before = NULL, "
+                "fingerprint = excluded.fingerprint",
                 (
                     ref.key,
                     ref.payer,
@@ -237,7 +261,7 @@ class Journal(JournalGuards):
             return self.mark_sent_in(db, ref, valid_before=valid_before)
 
     def mark_sent_in(
-        self, db: sqlite3.Connection, ref: StartRef, *, valid_before: int
+        self, db: JournalDB, ref: StartRef, *, valid_before: int
     ) -> tuple[float, bool]:
         """`mark_sent` inside a `transaction` the caller holds (the paid lane's check)."""
         now = self._now()
@@ -247,13 +271,15 @@ class Journal(JournalGuards):
         ).fetchone()
         db.execute(
             "UPDATE starts_v2 SET state = ?, sent_at = COALESCE(sent_at, ?), updated_at = ?, "
-            "valid_before = MAX(COALESCE(valid_before, 0), ?) "
+            "valid_before = CASE WHEN COALESCE(valid_before, 0) > ? THEN valid_before "
+            "ELSE ? END "
             "WHERE payer = ? AND server = ? AND key = ? AND state != ?",
             (
                 StartState.SENT.value,
                 now,
                 now,
-                valid_before,
+                float(valid_before),
+                float(valid_before),
                 *ref.params(),
                 StartState.STARTED.value,
             ),
@@ -279,11 +305,7 @@ class Journal(JournalGuards):
         with self._write() as db:
             if paid_to is not None:
                 network, pay_to = paid_to
-                db.execute(
-                    "INSERT OR REPLACE INTO payees (server, network, pay_to, seen_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (ref.server, network, pay_to.lower(), now),
-                )
+                db.execute(_PIN_PAYEE, (ref.server, network, pay_to.lower(), now))
             db.execute(
                 "UPDATE starts_v2 SET state = ?, run_id = ?, transaction_hash = "
                 "COALESCE(?, transaction_hash), run_status = ?, updated_at = ? "
@@ -408,11 +430,7 @@ class Journal(JournalGuards):
     def pin_payee(self, server: str, network: str, pay_to: str) -> None:
         """Remember the payee paid on ``server`` and ``network``."""
         with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO payees (server, network, pay_to, seen_at) "
-                "VALUES (?, ?, ?, ?)",
-                (canonical_origin(server), network, pay_to.lower(), self._now()),
-            )
+            db.execute(_PIN_PAYEE, (canonical_origin(server), network, pay_to.lower(), self._now()))
 
     # --- guards: one request per key, one nonce secret per wallet, one process per key ----
 

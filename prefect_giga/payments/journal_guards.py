@@ -13,7 +13,7 @@ __all__ = ["JournalGuards"]
 
 
 class JournalGuards(JournalStore):
-    """Leases on starts and nonce-secret fingerprints, kept in the journal file.
+    """Leases on starts and nonce-secret fingerprints, kept in the journal.
 
     Example:
         >>> import tempfile, pathlib
@@ -74,7 +74,9 @@ class JournalGuards(JournalStore):
             if row is not None and str(row[0]) not in (owner, replacing) and float(row[1]) > now:
                 return str(row[0]), float(row[1])
             db.execute(
-                "INSERT OR REPLACE INTO leases (payer, key, owner, expires_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO leases (payer, key, owner, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (payer, key) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at",
                 (payer.lower(), key, owner, now + seconds),
             )
         return None

@@ -12,9 +12,10 @@ from ..core.exchange import canonical_origin
 
 __all__ = ["SCHEMA_VERSION", "SELECT_STARTS", "migrate"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """``PRAGMA user_version`` once `migrate` has run: 3 adds request fingerprints, leases,
-nonce-secret fingerprints and canonical server names; 4 the paid lane's ``paid_flights``."""
+nonce-secret fingerprints and canonical server names; 4 the paid lane's ``paid_flights``;
+5 the host of each flight's owner (a journal shared by machines)."""
 
 SELECT_STARTS = (
     "SELECT key, payer, network, server, nonce, tier, amount_atomic, pay_to, state, run_id, "
@@ -67,6 +68,7 @@ _TABLES = (
         phase TEXT NOT NULL,
         expires_at REAL NOT NULL,
         owner INTEGER NOT NULL,
+        host TEXT,
         PRIMARY KEY (payer, server, key)
     )""",
     """CREATE TABLE IF NOT EXISTS nonce_secrets (
@@ -97,6 +99,9 @@ def migrate(db: sqlite3.Connection) -> None:
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(starts_v2)")}
     if "fingerprint" not in columns:  # a version 1 or 2 file: its rows accept any request once
         db.execute("ALTER TABLE starts_v2 ADD COLUMN fingerprint TEXT")
+    flights = {str(row[1]) for row in db.execute("PRAGMA table_info(paid_flights)")}
+    if "host" not in flights:  # a version 4 file: its flights are this machine's
+        db.execute("ALTER TABLE paid_flights ADD COLUMN host TEXT")
     _canonical_servers(db, "starts_v2")
     _canonical_servers(db, "payees")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

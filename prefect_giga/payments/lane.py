@@ -8,9 +8,10 @@ every other start either tied to its run or provably not charged (or it gives up
 
 The lane's state is the journal table ``paid_flights``: one row per start whose paid request
 is in flight (``sending``) or whose lost reply is being reconciled (``reconciling``), with
-its owner's process id and a lease (``expires_at``) the owner renews. A row whose lease
-lapsed, or whose owner process is gone, no longer counts, so a crash cannot close the gate
-for good.
+its owner's host and process id and a lease (``expires_at``) the owner renews. A row whose
+lease lapsed, or whose owner is a process of this machine that is gone, no longer counts, so
+a crash cannot close the gate for good. A row of another machine (a shared PostgreSQL
+journal) counts until its lease lapses: its process cannot be checked from here.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
+import socket
 import threading
 import weakref
 
 from .journal import Journal, StartRef
+from .journal_db import JournalDB
 
 __all__ = ["PaidLane", "in_flight_slot"]
 
@@ -87,7 +89,9 @@ async def _wait_for_change(delay: float) -> None:
         await asyncio.wait_for(_changed().wait(), delay)
 
 
-def _alive(pid: int) -> bool:
+def _alive(host: str | None, pid: int) -> bool:
+    if host is not None and host != socket.gethostname():
+        return True  # another machine's process: its lease decides
     if pid == os.getpid():
         return True
     try:
@@ -181,17 +185,25 @@ class PaidLane:
             await _wait_for_change(delay)
             delay = min(delay * 2, _MAX_POLL)
 
-    def _fly(self, db: sqlite3.Connection, phase: str) -> None:
+    def _fly(self, db: JournalDB, phase: str) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO paid_flights (payer, server, key, phase, expires_at, owner) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (*self.ref.params(), phase, self.journal.now() + self.lease, os.getpid()),
+            "INSERT INTO paid_flights (payer, server, key, phase, expires_at, owner, host) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (payer, server, key) DO UPDATE SET phase = excluded.phase, "
+            "expires_at = excluded.expires_at, owner = excluded.owner, host = excluded.host",
+            (
+                *self.ref.params(),
+                phase,
+                self.journal.now() + self.lease,
+                os.getpid(),
+                socket.gethostname(),
+            ),
         )
 
-    def _others(self, db: sqlite3.Connection, phase: str) -> int:
+    def _others(self, db: JournalDB, phase: str) -> int:
         rows = db.execute(
-            "SELECT owner FROM paid_flights WHERE payer = ? AND server = ? AND key != ? "
+            "SELECT owner, host FROM paid_flights WHERE payer = ? AND server = ? AND key != ? "
             "AND phase = ? AND expires_at > ?",
             (*self.ref.params(), phase, self.journal.now()),
         ).fetchall()
-        return sum(_alive(int(owner)) for (owner,) in rows)
+        return sum(_alive(None if host is None else str(host), int(owner)) for owner, host in rows)

@@ -3,8 +3,10 @@ a hidden prompt, never shown), and ``--block NAME`` then pays and signs in with 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,9 +15,11 @@ from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
 from prefect_giga import GigaCredentials
+from prefect_giga.payments.journal import Journal
 from prefect_giga.testing import GigaEmulator
 
 from .conftest import Cli, paid_by, run_entry_point
+from .test_journal import run_elsewhere, sent_entry
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,3 +72,21 @@ def test_entry_point_creates_a_block_in_its_own_process(cli: Cli, prefect_api: s
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["address"] == cli.address
     assert GigaCredentials.load("cli-subprocess").address == cli.address
+
+
+def test_resolve_with_a_block_whose_list_claims_are_off_assigns_nothing(
+    cli: Cli, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A run another journal paid for is the one candidate a re-check sees: with the
+    block's list claims off it is shown, never assigned, and the start stays unresolved."""
+    elsewhere = Journal(tmp_path_factory.mktemp("elsewhere") / "j.sqlite3")
+    theirs = asyncio.run(run_elsewhere(cli, elsewhere))
+    GigaCredentials(private_key=cli.key, base_url=cli.url, list_claims=False).save(
+        "cli-no-claims", overwrite=True
+    )
+    sent_entry(cli, "apart-1", valid_before=time.time() + 600)
+    [kept] = cli.json("journal", "resolve", "apart-1", "--block", "cli-no-claims", code=3)[
+        "resolved"
+    ]
+    assert kept["state"] == "sent" and kept["run_id"] is None
+    assert [c["id"] for c in kept["evidence"]["candidates"]] == [theirs]

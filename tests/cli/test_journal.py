@@ -17,6 +17,8 @@ from prefect_giga.payments.journal import Journal, StartRef
 from prefect_giga.payments.paid_start import ReconcilePolicy
 from prefect_giga.testing import GigaEmulator
 
+from ..journal_backends import JournalSpec
+from ..pg_server import PostgresServer
 from .conftest import Cli, paid_by
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05)
@@ -35,9 +37,16 @@ def lost_replies(emulator: GigaEmulator) -> Iterator[None]:
         emulator.faults.clear()
 
 
-def sent_entry(cli: Cli, key: str, *, valid_before: float, clock: float | None = None) -> None:
+def sent_entry(
+    cli: Cli,
+    key: str,
+    *,
+    valid_before: float,
+    clock: float | None = None,
+    journal: Journal | None = None,
+) -> None:
     """Record a start of ``cli``'s wallet as sent (paid request left, no reply)."""
-    journal = Journal(cli.journal, clock=None if clock is None else (lambda: clock))
+    journal = journal or Journal(cli.journal, clock=None if clock is None else (lambda: clock))
     ref = StartRef(cli.address, cli.url, key)
     journal.reserve(
         ref,
@@ -59,8 +68,9 @@ async def run_elsewhere(cli: Cli, tmp_journal: Journal) -> str:
 
 
 def test_start_left_unknown_by_a_dropped_reply_is_listed_then_claimed_by_a_recheck(
-    cli: Cli, emulator: GigaEmulator, lost_replies: None
+    cli: Cli, emulator: GigaEmulator, lost_replies: None, journal_store: JournalSpec
 ) -> None:
+    """On both journal backends (the commands follow ``$GIGA_JOURNAL_URL``)."""
     lost = cli("start", "Summarise", "--yes", "--json", "--idempotency-key", "lost-1")
     emulator.faults.clear()
     [payment] = paid_by(emulator, cli.address)
@@ -166,3 +176,20 @@ def test_entry_point_lists_unresolved_starts_in_its_own_process(cli: Cli) -> Non
     done = cli.subprocess("journal", "unresolved", "--json")
     assert done.returncode == 0, done.stderr
     assert [e["key"] for e in json.loads(done.stdout)["unresolved"]] == ["sub-1"]
+
+
+def test_the_journal_commands_read_a_postgres_journal_and_never_show_its_password(
+    cli: Cli, postgres_server: PostgresServer
+) -> None:
+    url = postgres_server.new_database().replace("postgres@", "postgres:s3cret-pw@")
+    sent_entry(cli, "pg-1", valid_before=time.time() + 600, journal=Journal(url=url))
+    listed = cli("journal", "unresolved", "--json", GIGA_JOURNAL_URL=url)
+    spend = cli("spend", "--since", "today", "--json", GIGA_JOURNAL_URL=url)
+    table = cli("journal", "unresolved", GIGA_JOURNAL_URL=url)
+    for result in (listed, spend, table):
+        assert result.exit_code == 0, result.stderr
+        assert "s3cret-pw" not in result.stdout + result.stderr
+    data = json.loads(listed.stdout)
+    assert [e["key"] for e in data["unresolved"]] == ["pg-1"]
+    assert data["journal"] == url.replace("s3cret-pw", "***")
+    assert json.loads(spend.stdout)["total"]["unknown_runs"] == 1

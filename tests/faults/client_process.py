@@ -2,12 +2,13 @@
 
 The crash tests kill it with SIGKILL while its paid requests are held after settling, then
 start a new one for the same items; the daily-limit test runs two at once on one journal.
-The journal is ``$GIGA_JOURNAL_PATH``; the repository root must be on ``PYTHONPATH``.
+The journal is ``$GIGA_JOURNAL_URL`` (PostgreSQL) or ``$GIGA_JOURNAL_PATH``; the repository
+root must be on ``PYTHONPATH``.
 
 Usage::
 
     python tests/faults/client_process.py URL WALLET:KEY [WALLET:KEY ...] [--daily-limit USD]
-        [--one-at-a-time]
+        [--one-at-a-time] [--no-list-claims]
 
 ``WALLET`` is an index for `items.wallet_key`; ``KEY`` the idempotency key. Items of one
 wallet share one client, and all items start concurrently. When a start waits for another
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -42,6 +44,7 @@ async def _start(client: GigaClient, key: str) -> None:
             line["reason"] = exc.reason
         if isinstance(exc, OutcomeUnknownError):
             line["candidates"] = list(exc.candidate_run_ids)
+            line["nonce"] = exc.payment_nonce
         _report(line)
         return
     _report(
@@ -63,14 +66,19 @@ class _LeaseWaits(logging.Handler):
 
 
 async def main(
-    url: str, items: list[tuple[int, str]], daily_limit: str | None, one_at_a_time: bool
+    url: str,
+    items: list[tuple[int, str]],
+    daily_limit: str | None,
+    one_at_a_time: bool,
+    list_claims: bool = True,
 ) -> None:
+    reconcile = ONE_AT_A_TIME if one_at_a_time else FAST_RECONCILE
     clients = {
         index: GigaClient(
             private_key=wallet_key(index),
             base_url=url,
             retry=FAST_RETRY,
-            reconcile=ONE_AT_A_TIME if one_at_a_time else FAST_RECONCILE,
+            reconcile=dataclasses.replace(reconcile, list_claims=list_claims),
             max_spend_per_day=daily_limit,
         )
         for index in sorted({index for index, _ in items})
@@ -88,9 +96,12 @@ if __name__ == "__main__":
     parser.add_argument("items", nargs="+", metavar="WALLET:KEY")
     parser.add_argument("--daily-limit", default=None)
     parser.add_argument("--one-at-a-time", action="store_true")
+    parser.add_argument("--no-list-claims", action="store_true")
     args = parser.parse_args()
     payments_logger = logging.getLogger("prefect_giga.payments")
     payments_logger.setLevel(logging.INFO)
     payments_logger.addHandler(_LeaseWaits())
     pairs = [(int(item.split(":", 1)[0]), item.split(":", 1)[1]) for item in args.items]
-    asyncio.run(main(args.url, pairs, args.daily_limit, args.one_at_a_time))
+    asyncio.run(
+        main(args.url, pairs, args.daily_limit, args.one_at_a_time, not args.no_list_claims)
+    )

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from prefect_giga.payments.journal import Journal
 from prefect_giga.payments.signing import sign_payment
 from prefect_giga.testing import GigaEmulator
 from prefect_giga.testing.pytest_plugin import EmulatorFactory, giga_emulator_factory
 
+from ..journal_backends import JournalSpec
 from .report import BUILD_PATH, REPORT
 from .support import fast_config, journal_audit
 
@@ -29,7 +31,7 @@ ALIASES: dict[str, set[str]] = {}
 
 @pytest.fixture
 def make_emulator(
-    giga_emulator_factory: EmulatorFactory, journal_path: Path
+    giga_emulator_factory: EmulatorFactory, journal_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., GigaEmulator]]:
     """Start fresh emulators (fast clock, long-lived links) with optional overrides.
 
@@ -44,11 +46,16 @@ def make_emulator(
         started.append(emulator)
         return emulator
 
+    journal: Path | Journal = journal_path
+    if "journal_store" in request.fixturenames:  # run on both backends: audit the one it used
+        spec: JournalSpec = request.getfixturevalue("journal_store")  # set up before this one
+        if spec.url is not None:
+            journal = spec.open()
     yield make
-    if not journal_path.exists():  # no client ran (the knob tests pay with the bare SDK)
-        return
+    if isinstance(journal, Path) and not journal.exists():
+        return  # no client ran (the knob tests pay with the bare SDK)
     for emulator in started:
-        audit = journal_audit(emulator, journal_path, ALIASES.pop(emulator.url, ()))
+        audit = journal_audit(emulator, journal, ALIASES.pop(emulator.url, ()))
         REPORT.settled += audit.entries
         REPORT.settled_usd_micros += audit.micros
         REPORT.duplicates += audit.duplicates

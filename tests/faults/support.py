@@ -24,7 +24,9 @@ from prefect_giga.core.exceptions import (
     SettlementFailedError,
 )
 from prefect_giga.core.wallet import Wallet
+from prefect_giga.payments.journal import Journal
 from prefect_giga.testing import EmulatorConfig, GigaEmulator, tier_table
+from tests.journal_backends import JournalSpec
 
 from .items import FAST_RECONCILE, FAST_RETRY
 
@@ -242,14 +244,20 @@ class JournalAudit:
 
 
 def journal_audit(
-    emulator: GigaEmulator, journal: Path, aliases: Iterable[str] = ()
+    emulator: GigaEmulator, journal: Path | Journal, aliases: Iterable[str] = ()
 ) -> JournalAudit:
-    """Audit ``emulator``'s ledger against the journal file of the clients that paid it
-    (through its own URL or any of ``aliases``, such as a test's own proxy in front of it)."""
-    with sqlite3.connect(journal) as db:
-        rows = db.execute(
-            "SELECT key, payer, server, nonce, state, run_id FROM starts_v2"
-        ).fetchall()
+    """Audit ``emulator``'s ledger against the journal (a SQLite file read directly, or any
+    `Journal`) of the clients that paid it (through its own URL or any of ``aliases``, such
+    as a test's own proxy in front of it)."""
+    if isinstance(journal, Journal):
+        rows = [
+            (e.key, e.payer, e.server, e.nonce, e.state.value, e.run_id) for e in journal.entries()
+        ]
+    else:
+        with sqlite3.connect(journal) as db:
+            rows = db.execute(
+                "SELECT key, payer, server, nonce, state, run_id FROM starts_v2"
+            ).fetchall()
     # A logical start is (payer, server, idempotency key): the same key elsewhere is another.
     # Only this emulator's starts: a key reused on another server signs the same nonce,
     # which that server's own (emulated) chain settles separately.
@@ -307,21 +315,30 @@ CLIENT_PROCESS = Path(__file__).resolve().with_name("client_process.py")
 def spawn_client_process(
     url: str,
     items: Iterable[tuple[int, str]],
-    journal: Path,
+    journal: Path | JournalSpec,
     *,
     daily_limit: str | None = None,
     one_at_a_time: bool = False,
+    list_claims: bool = True,
 ) -> subprocess.Popen[str]:
     """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``
-    (``one_at_a_time``: one paid request per wallet in flight, `items.ONE_AT_A_TIME`)."""
+    (a SQLite file, or either backend's `JournalSpec`; ``one_at_a_time``: one paid request
+    per wallet in flight, `items.ONE_AT_A_TIME`; ``list_claims=False``: lost replies are never
+    claimed from ``/api/list``)."""
     env = dict(os.environ)
-    env["GIGA_JOURNAL_PATH"] = str(journal)
+    env.pop("GIGA_JOURNAL_URL", None)
+    if isinstance(journal, JournalSpec):
+        env.update(journal.env())
+    else:
+        env["GIGA_JOURNAL_PATH"] = str(journal)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     args = [sys.executable, str(CLIENT_PROCESS), url, *(f"{w}:{k}" for w, k in items)]
     if daily_limit is not None:
         args += ["--daily-limit", daily_limit]
     if one_at_a_time:
         args.append("--one-at-a-time")
+    if not list_claims:
+        args.append("--no-list-claims")
     return subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT
     )

@@ -1,5 +1,6 @@
 """A client process killed between signing and the reply, then a new process for the same
-items: every start is paid exactly once, found (claimed or re-attached), and downloadable."""
+items: every start is paid exactly once, found (claimed or re-attached), and downloadable
+(on a SQLite file and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from prefect_giga.payments.journal import Journal, StartState
+from prefect_giga.payments.journal import StartState
 from prefect_giga.testing import GigaEmulator
 
+from ..journal_backends import JournalSpec
 from .items import prompt_for, wallet_key
 from .report import REPORT
 from .support import (
@@ -60,7 +62,7 @@ ROUNDS = [
 @pytest.mark.parametrize(("wallets", "per_wallet", "recovery"), ROUNDS)
 async def test_killed_client_process_is_recovered_with_every_start_paid_once(
     emulator: GigaEmulator,
-    journal_path: Path,
+    journal_store: JournalSpec,
     tmp_path: Path,
     wallets: int,
     per_wallet: int,
@@ -73,12 +75,12 @@ async def test_killed_client_process_is_recovered_with_every_start_paid_once(
     # 1. The doomed process: every paid reply is held after settling; kill it once each
     #    wallet's first payment (one per wallet: `--one-at-a-time`) is on the ledger.
     emulator.faults.hold_paid_replies(120)
-    doomed = spawn_client_process(emulator.url, items, journal_path, one_at_a_time=True)
+    doomed = spawn_client_process(emulator.url, items, journal_store, one_at_a_time=True)
     await _wait_until_paid(emulator, wallets, doomed)
     _kill(doomed)
     paid = {(e.payer.lower(), e.nonce.lower()) for e in emulator.ledger}
     assert len(paid) == wallets
-    journal = Journal(journal_path)
+    journal = journal_store.open()
     entries = {key: next(iter(journal.find(key)), None) for _, key in items}
     assert all(e is None or e.run_id is None for e in entries.values())  # no reply was seen
     sent = {
@@ -94,7 +96,7 @@ async def test_killed_client_process_is_recovered_with_every_start_paid_once(
     try:
         if recovery == "new-process":
             lines = await asyncio.to_thread(
-                outcomes_of, spawn_client_process(emulator.url, items, journal_path)
+                outcomes_of, spawn_client_process(emulator.url, items, journal_store)
             )
             run_ids = {key: lines[key].get("run_id") for _, key in items}
             reconciled = sum(bool(lines[key].get("reconciled")) for _, key in items)

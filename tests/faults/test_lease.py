@@ -1,5 +1,6 @@
 """Two processes starting the same logical key at once: one holds the journal's lease and pays,
-the other waits for it and re-attaches to the run, without a request of its own."""
+the other waits for it and re-attaches to the run, without a request of its own (on a SQLite
+file and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import asyncio
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from prefect_giga.testing import GigaEmulator
 
+from ..journal_backends import JournalSpec
 from .report import REPORT
 from .support import outcomes_of, spawn_client_process
 
@@ -31,13 +32,13 @@ async def _until_paid(emulator: GigaEmulator, process: subprocess.Popen[str]) ->
 
 
 async def test_second_process_waits_for_the_lease_then_reattaches_without_paying(
-    emulator: GigaEmulator, journal_path: Path
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     key = "leased-key"
     emulator.faults.hold_paid_replies(SAFETY_NET, count=1)
-    first = spawn_client_process(emulator.url, [(WALLET, key)], journal_path)
+    first = spawn_client_process(emulator.url, [(WALLET, key)], journal_store)
     await _until_paid(emulator, first)  # paid and settled; its reply is held: lease held
-    second = spawn_client_process(emulator.url, [(WALLET, key)], journal_path)
+    second = spawn_client_process(emulator.url, [(WALLET, key)], journal_store)
     assert second.stdout is not None
     announced = await asyncio.to_thread(second.stdout.readline)  # blocks until it waits
     starts_while_waiting = emulator.requests.copy()

@@ -17,6 +17,7 @@ from prefect_giga.core.exceptions import OutcomeUnknownError, SettlementFailedEr
 from prefect_giga.payments.journal import StartState
 from prefect_giga.testing import AgentContext, AgentResult, GigaEmulator, default_agent
 
+from ..journal_backends import JournalSpec
 from .items import ONE_AT_A_TIME, prompt_for, wallet_key
 from .report import REPORT
 from .support import (
@@ -91,7 +92,7 @@ async def test_concurrent_starts_of_four_wallets_reconcile_every_lost_reply(
 
 
 async def test_cancelled_start_is_reconciled_by_its_retry_and_paid_once(
-    emulator: GigaEmulator, tmp_path: Path
+    emulator: GigaEmulator, tmp_path: Path, journal_store: JournalSpec
 ) -> None:
     """A start cancelled mid-payment (a task timeout) leaves its outcome unknown in the
     journal; retrying it with the same key re-sends the same payment and claims the run."""
@@ -125,7 +126,7 @@ async def test_cancelled_start_is_reconciled_by_its_retry_and_paid_once(
 
 
 async def test_lost_reply_beside_an_unresolved_start_of_the_same_wallet_stays_unknown(
-    emulator: GigaEmulator,
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """The claim rule's boundary: a start left unresolved (cancelled after paying) and a
     second start of the same wallet whose reply is lost cannot tell their two runs apart.

@@ -1,21 +1,22 @@
 """The concurrent paid lane: paid requests of one wallet go out together while replies arrive;
-a lost reply closes the gate; a claim needs every other start resolved."""
+a lost reply closes the gate; a claim needs every other start resolved (each on a SQLite file
+and on PostgreSQL: clients built without a journal use the test's ``journal_store``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from prefect_giga import GigaClient
 from prefect_giga.core.exceptions import OutcomeUnknownError
 from prefect_giga.core.wallet import Wallet
-from prefect_giga.payments.journal import Journal, StartRef, StartState
+from prefect_giga.payments.journal import StartRef, StartState
 from prefect_giga.payments.lane import PaidLane
 from prefect_giga.testing import GigaEmulator
 
+from ..journal_backends import JournalSpec
 from .items import prompt_for, wallet_key
 from .report import REPORT
 from .support import (
@@ -32,7 +33,7 @@ SECTION = "Concurrent paid lane"
 
 
 async def test_two_replies_lost_at_once_both_end_unknown_and_are_never_cross_claimed(
-    emulator: GigaEmulator,
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     keys = ["lost-a", "lost-b"]
     async with make_client(emulator, KEY) as giga:
@@ -62,7 +63,7 @@ async def test_two_replies_lost_at_once_both_end_unknown_and_are_never_cross_cla
 
 
 async def test_paid_requests_of_one_wallet_fly_together_and_each_gets_its_own_run(
-    emulator: GigaEmulator,
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """Eight starts of one wallet, one of them losing its reply: the others' requests go out
     together, the lost one is claimed once they landed, and every run is its own."""
@@ -105,13 +106,13 @@ async def _paid_then_cancelled(giga: GigaClient, emulator: GigaEmulator, key: st
 
 
 async def test_slow_start_sent_before_another_claims_window_still_blocks_its_claim(
-    emulator: GigaEmulator, journal_path: Path
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """Start A left unresolved was sent ten minutes ago (by the journal's clock) but its run
     appears only now; B's reply is lost and B was not charged. The one new run is A's: B must
     not claim it, whatever A's send time."""
     offset = [-600.0]
-    journal = Journal(journal_path, clock=lambda: time.time() + offset[0])
+    journal = journal_store.open(clock=lambda: time.time() + offset[0])
     async with make_client(emulator, KEY, journal=journal) as giga:
         await giga.start(prompt_for("slow-warm"), idempotency_key="slow-warm")  # the quote
         await _paid_then_cancelled(giga, emulator, "slow-a")
@@ -137,7 +138,7 @@ async def test_slow_start_sent_before_another_claims_window_still_blocks_its_cla
 
 
 async def test_a_lost_reply_closes_the_gate_for_a_second_process_on_the_same_journal(
-    emulator: GigaEmulator, journal_path: Path
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """While a start of the wallet reconciles a lost reply (its gate row in the journal),
     a second process of the same wallet sends no paid request; once it ends, all are paid
@@ -145,11 +146,11 @@ async def test_a_lost_reply_closes_the_gate_for_a_second_process_on_the_same_jou
     index = 801
     address = wallet_key(index)
     ref = StartRef(Wallet.from_private_key(address).address, emulator.url.rstrip("/"), "gate-a")
-    lane = PaidLane(Journal(journal_path), ref, lease=120)
+    lane = PaidLane(journal_store.open(), ref, lease=120)
     lane.lost()  # this process is reconciling a lost reply: the gate is closed
     keys = [f"gate-b-{i}" for i in range(3)]
-    process = spawn_client_process(emulator.url, [(index, k) for k in keys], journal_path)
-    journal = Journal(journal_path)
+    process = spawn_client_process(emulator.url, [(index, k) for k in keys], journal_store)
+    journal = journal_store.open()
     for _ in range(3000):  # bounded: the second process reserves its starts, then waits
         if all(journal.find(k) for k in keys) or process.poll() is not None:
             break

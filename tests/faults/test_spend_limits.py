@@ -21,6 +21,7 @@ from prefect_giga.core.models import Quote
 from prefect_giga.payments.journal import Journal
 from prefect_giga.testing import GigaEmulator, settle_stashed
 
+from ..journal_backends import JournalSpec
 from .conftest import SigningCounter
 from .items import prompt_for, wallet_key
 from .report import REPORT
@@ -119,13 +120,13 @@ async def test_batch_budget_refuses_starts_beyond_its_limit_before_signing(
 
 
 async def test_daily_limit_is_shared_by_two_processes_on_one_journal(
-    emulator: GigaEmulator, journal_path: Path
+    emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """Two processes of one wallet, five $0.50 items each, $2.00 a day: four paid in all."""
     first = [(7, f"day-a-{i}") for i in range(5)]
     second = [(7, f"day-b-{i}") for i in range(5)]
     processes = [
-        spawn_client_process(emulator.url, items, journal_path, daily_limit="2.00")
+        spawn_client_process(emulator.url, items, journal_store, daily_limit="2.00")
         for items in (first, second)
     ]
     outcomes = {}
@@ -134,7 +135,7 @@ async def test_daily_limit_is_shared_by_two_processes_on_one_journal(
     REPORT.starts += 10
     started = [k for k, o in outcomes.items() if "run_id" in o]
     refused = [k for k, o in outcomes.items() if o.get("reason") == "daily_limit_exceeded"]
-    journal = Journal(journal_path)
+    journal = journal_store.open()
     paid_keys = set(audit_ledger(emulator, [(wallet_key(7), k) for _, k in first + second]).per_key)
     affordable = int(Decimal("2.00") / Decimal("0.50"))
     over = sorted(outcomes, key=lambda k: k not in paid_keys)[affordable:]

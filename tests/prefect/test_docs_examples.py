@@ -3,7 +3,8 @@
 A fenced block tagged ``python`` in ``README.md`` or ``docs/**/*.md`` is either code (run
 here as a script) or only ``--8<-- "docs/snippets/..."`` lines (pymdownx.snippets includes
 those files; each file under ``docs/snippets/`` is run here). Shell and YAML blocks are not
-run and must carry the ``<!-- not run -->`` marker on the line above (see CONTRIBUTING.md).
+run and must carry the ``<!-- not run -->`` marker on the line above (see CONTRIBUTING.md); a
+Python block carrying it (one that needs a real PostgreSQL, say) is not run either.
 Examples read ``GIGA_BASE_URL`` and ``GIGA_PRIVATE_KEY`` like a user's script would; here
 they point at one emulator and a fresh funded wallet, under the suite's real Prefect API.
 """
@@ -87,7 +88,8 @@ def python_blocks() -> list[CodeBlock]:
     return [b for doc in doc_files() for b in code_blocks(doc) if b.language in ("python", "py")]
 
 
-INLINE = [block for block in python_blocks() if not block.includes]
+# A python block marked not run needs what the suite does not give it (a real PostgreSQL).
+INLINE = [block for block in python_blocks() if not block.includes and not block.marked_not_run]
 SNIPPET_FILES = sorted(SNIPPETS.glob("*.py"))
 
 

@@ -1,5 +1,6 @@
 """The payment journal on its own: migrating old files, keys across origins, request
-fingerprints, recorded nonces, nonce-secret fingerprints and leases."""
+fingerprints, recorded nonces, nonce-secret fingerprints and leases (each on both backends,
+SQLite and PostgreSQL, through the ``journal_store`` fixture)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from prefect_giga.core.exceptions import GigaConfigError, IdempotencyKeyConflict
 from prefect_giga.payments.journal import Journal, StartRef, StartState
 from prefect_giga.payments.journal_schema import SCHEMA_VERSION
 from prefect_giga.payments.request_fingerprint import request_fingerprint
+
+from ..journal_backends import JournalSpec
 
 PAYER = "0x" + "ab" * 20
 NONCE = "0x" + "01" * 32
@@ -132,8 +135,8 @@ def test_fingerprint_covers_prompt_tier_as_named_and_attachments() -> None:
     assert base not in variants and len(variants) == 5
 
 
-def test_origins_of_lists_every_server_a_key_was_used_at(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite3")
+def test_origins_of_lists_every_server_a_key_was_used_at(journal_store: JournalSpec) -> None:
+    journal = journal_store.open()
     _reserve(journal, StartRef(PAYER, "https://giga.dev", "job-1"))
     _reserve(journal, StartRef(PAYER, "https://other.example:8443/", "job-1"))
     _reserve(journal, StartRef("0x" + "99" * 20, "https://third.example", "job-1"))
@@ -142,8 +145,8 @@ def test_origins_of_lists_every_server_a_key_was_used_at(tmp_path: Path) -> None
     assert journal.origins_of(PAYER, "job-2") == {}
 
 
-def test_a_recorded_start_keeps_its_nonce(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite3")
+def test_a_recorded_start_keeps_its_nonce(journal_store: JournalSpec) -> None:
+    journal = journal_store.open()
     ref = StartRef(PAYER, "https://giga.dev", "job-1")
     _reserve(journal, ref)
     journal.mark_not_charged(ref)
@@ -155,19 +158,19 @@ def test_a_recorded_start_keeps_its_nonce(tmp_path: Path) -> None:
     assert entry.fingerprint == "f1"
 
 
-def test_a_wallet_keeps_one_nonce_secret(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite3")
+def test_a_wallet_keeps_one_nonce_secret(journal_store: JournalSpec) -> None:
+    journal = journal_store.open()
     journal.check_nonce_secret(PAYER, "a" * 32)
     journal.check_nonce_secret(PAYER.upper().replace("0X", "0x"), "a" * 32)
     journal.check_nonce_secret("0x" + "99" * 20, "b" * 32)  # another wallet, another secret
     with pytest.raises(GigaConfigError, match="same secret"):
-        Journal(journal.path).check_nonce_secret(PAYER, "b" * 32)
+        journal_store.open().check_nonce_secret(PAYER, "b" * 32)
 
 
-def test_lease_is_held_until_released_or_expired(tmp_path: Path) -> None:
+def test_lease_is_held_until_released_or_expired(journal_store: JournalSpec) -> None:
     clock = Clock()
-    journal = Journal(tmp_path / "j.sqlite3", clock=clock)
-    other = Journal(journal.path, clock=clock)  # another process on the same file
+    journal = journal_store.open(clock)
+    other = journal_store.open(clock)  # another process on the same journal
     assert journal.try_lease(PAYER, "job-1", "a", 60) is None
     assert journal.try_lease(PAYER, "job-1", "a", 60) is None  # renewing
     assert other.try_lease(PAYER, "job-1", "b", 60) == ("a", clock.now + 60)
