@@ -24,7 +24,7 @@ from ..core.exceptions import (
 from ..core.exchange import canonical_origin
 from ..core.money import format_usd, to_atomic, to_usd
 from .journal_db import JournalDB
-from .journal_guards import JournalGuards
+from .journal_reads import DAY_SECONDS, JournalReads
 from .journal_records import JournalEntry, StartRef, StartState, counts_as_spent, entry_from_row
 from .journal_schema import SELECT_STARTS
 from .journal_store import (
@@ -35,6 +35,7 @@ from .journal_store import (
 )
 
 __all__ = [
+    "DAY_SECONDS",
     "DEFAULT_JOURNAL_PATH",
     "ENV_JOURNAL_PATH",
     "ENV_JOURNAL_URL",
@@ -45,7 +46,6 @@ __all__ = [
     "default_journal_path",
 ]
 
-DAY_SECONDS = 24 * 3600
 _SELECT_ONE = SELECT_STARTS + " WHERE payer = ? AND server = ? AND key = ?"
 _PIN_PAYEE = (
     "INSERT INTO payees (server, network, pay_to, seen_at) VALUES (?, ?, ?, ?) "
@@ -54,7 +54,7 @@ _PIN_PAYEE = (
 )
 
 
-class Journal(JournalGuards):
+class Journal(JournalReads):
     """The payment journal (see the module docstring).
 
     Args:
@@ -69,101 +69,6 @@ class Journal(JournalGuards):
         >>> j.spent_today("0xabc")
         Decimal('0')
     """
-
-    # --- reads ---------------------------------------------------------------------------
-
-    def get(self, ref: StartRef) -> JournalEntry | None:
-        """The entry for one logical start, if any."""
-        with self._connect() as db:
-            row = db.execute(_SELECT_ONE, ref.params()).fetchone()
-        return None if row is None else entry_from_row(row)
-
-    def find(self, key: str) -> list[JournalEntry]:
-        """Every start recorded under idempotency key ``key`` (any wallet, any server)."""
-        with self._connect() as db:
-            rows = db.execute(SELECT_STARTS + " WHERE key = ?", (key,)).fetchall()
-        return [entry_from_row(row) for row in rows]
-
-    def origins_of(self, payer: str, key: str) -> dict[str, JournalEntry]:
-        """Where ``payer`` used idempotency key ``key``: each server (canonical form) and its
-        start.
-
-        A key's EIP-3009 nonce does not depend on the server, so a key used at one server
-        must not be signed for at another, and a "nonce already used" reply from a server
-        the key is recorded elsewhere proves nothing about that server's runs.
-
-        Example:
-            >>> import tempfile, pathlib
-            >>> j = Journal(pathlib.Path(tempfile.mkdtemp()) / "j.sqlite3")
-            >>> j.origins_of("0xabc", "job-1")
-            {}
-        """
-        with self._connect() as db:
-            rows = db.execute(
-                SELECT_STARTS + " WHERE payer = ? AND key = ? ORDER BY created_at",
-                (payer.lower(), key),
-            ).fetchall()
-        entries = [entry_from_row(row) for row in rows]
-        return {canonical_origin(e.server): e for e in reversed(entries)}
-
-    def entries(self, *, since: float | None = None) -> list[JournalEntry]:
-        """Every start recorded at or after ``since`` (seconds since the epoch), oldest first."""
-        with self._connect() as db:
-            rows = db.execute(
-                SELECT_STARTS + " WHERE created_at >= ? ORDER BY created_at",
-                (0.0 if since is None else since,),
-            ).fetchall()
-        return [entry_from_row(row) for row in rows]
-
-    def spent_today(self, payer: str) -> Decimal:
-        """What ``payer`` has spent (or may have) over the last 24 hours, in USD."""
-        now = self._now()
-        with self._connect() as db:
-            return to_usd(self._spent_since(db, payer, now - DAY_SECONDS, now))
-
-    @staticmethod
-    def _spent_since(db: JournalDB, payer: str, since: float, now: float) -> int:
-        # A start that was not charged keeps counting until its authorization expires: a
-        # server holding the signed authorization could still settle it until then.
-        row = db.execute(
-            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 "
-            "WHERE payer = ? AND created_at >= ? "
-            "AND (state != ? OR COALESCE(valid_before, 0) > ?)",
-            (payer.lower(), since, StartState.NOT_CHARGED.value, now),
-        ).fetchone()
-        return int(row[0])
-
-    def unresolved(self, payer: str, server: str, *, exclude: StartRef) -> list[JournalEntry]:
-        """Starts of ``payer`` on ``server`` that may own a run the journal cannot name.
-
-        Those whose paid request left and got no run yet (``SENT``, whatever their send
-        time) and those paid with an unusable run id (``UNUSABLE``); all but ``exclude``.
-        """
-        with self._connect() as db:
-            rows = db.execute(
-                SELECT_STARTS + " WHERE payer = ? AND server = ? AND state IN (?, ?)",
-                (payer.lower(), server, StartState.SENT.value, StartState.UNUSABLE.value),
-            ).fetchall()
-        entries = [entry_from_row(row) for row in rows]
-        return [e for e in entries if e.ref != exclude]
-
-    def known_run_ids(self, payer: str) -> set[str]:
-        """Run ids the journal already assigned to a start of ``payer``."""
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT run_id FROM starts_v2 WHERE payer = ? AND run_id IS NOT NULL",
-                (payer.lower(),),
-            ).fetchall()
-        return {str(row[0]) for row in rows}
-
-    def pinned_payee(self, server: str, network: str) -> str | None:
-        """The payee last paid on ``server`` and ``network``."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT pay_to FROM payees WHERE server = ? AND network = ?",
-                (canonical_origin(server), network),
-            ).fetchone()
-        return None if row is None else str(row[0])
 
     # --- writes --------------------------------------------------------------------------
 
