@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from prefect_giga.testing import EmulatorConfig, GigaEmulator
+from prefect_giga.testing import EmulatorConfig, GigaEmulator, tier_table
 
 __all__ = ["main", "process_cpu"]
 
@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         proxy=False,  # no dropping proxy in front: one hop, as a real server
         file_url_ttl_seconds=3600.0 * args.time_scale,  # an hour of real time
         settlement_seconds=args.settlement_seconds,
+        # The seed table ($0.50 default): the tier every scenario pays, as in earlier results.
+        **tier_table("seed"),
     )
     emulator = GigaEmulator(config)
     server = emulator.start()
