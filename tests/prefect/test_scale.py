@@ -78,7 +78,11 @@ async def test_a_batch_in_chunks_uses_one_client_closed_when_the_flow_run_ends(
             flow_run_filter=FlowRunFilter(id={"any_": [batch_run]})
         )
     assert len(chunks) == 3
-    assert len(task_runs) == 3  # the sub-flow calls; none per item
+    # The sub-flow calls and the batch's one asset declaration; none per item.
+    assert sorted(t.name.rsplit("-", 1)[0] for t in task_runs) == [
+        "declare-giga-assets",
+        *["giga-run-prompts-chunk"] * 3,
+    ]
     logs = [
         log.message for run in [batch_run, *(c.id for c in chunks)] for log in await logs_of(run)
     ]
