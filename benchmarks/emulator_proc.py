@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settlement_seconds=args.settlement_seconds,
         # The seed table ($0.50 default): the tier every scenario pays, as in earlier results.
         **tier_table("seed"),
+        # SIWX challenges name ``host:port``, the form the x402 SDK's client helpers check
+        # against the response origin (scenario (a)); prefect-giga accepts either form.
+        siwx_domain="host:port",
     )
     emulator = GigaEmulator(config)
     server = emulator.start()
