@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from prefect_giga.testing import EmulatorConfig, GigaEmulator
+from prefect_giga.testing import EmulatorConfig, GigaEmulator, tier_table
 
 __all__ = ["main", "process_cpu"]
 
@@ -67,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         proxy=False,  # no dropping proxy in front: one hop, as a real server
         file_url_ttl_seconds=3600.0 * args.time_scale,  # an hour of real time
         settlement_seconds=args.settlement_seconds,
+        # The seed table ($0.50 default): the tier every scenario pays, as in earlier results.
+        **tier_table("seed"),
+        # SIWX challenges name ``host:port``, the form the x402 SDK's client helpers check
+        # against the response origin (scenario (a)); prefect-giga accepts either form.
+        siwx_domain="host:port",
     )
     emulator = GigaEmulator(config)
     server = emulator.start()

@@ -19,7 +19,8 @@ __all__ = [
 ]
 
 TIER = "$0.50"
-"""The tier every benchmark run pays (Giga's default)."""
+"""The tier every benchmark run pays: the default of the seed tier table the benchmark emulator
+publishes (`tier_table("seed")`, see `emulator_proc.py`), as in earlier results."""
 
 
 @dataclass(frozen=True)

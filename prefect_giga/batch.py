@@ -25,6 +25,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from .artifacts import BatchProgress, artifact_key, publish_output
+from .client.async_client import GigaClient
 from .client.watcher import RunWatcher
 from .core.exceptions import (
     BudgetExceededError,
@@ -133,6 +134,23 @@ class BatchRunner:
         self.running: set[str] = set()
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._address = credentials.address
+        self._shared: tuple[asyncio.AbstractEventLoop, GigaClient] | None = None
+        self._watching: tuple[asyncio.AbstractEventLoop, RunWatcher] | None = None
+
+    def _client(self) -> GigaClient:
+        """The scope's client of this wallet, looked up once per event loop (not per item)."""
+        loop = asyncio.get_running_loop()
+        if self._shared is None or self._shared[0] is not loop:
+            self._shared = (loop, self.scope.client(self.credentials))
+        return self._shared[1]
+
+    def _watcher(self) -> RunWatcher:
+        """The scope's watcher of this wallet and cadence, looked up once per event loop."""
+        loop = asyncio.get_running_loop()
+        if self._watching is None or self._watching[0] is not loop:
+            watcher = self.scope.watcher(self.credentials, self.options.poll_interval)
+            self._watching = (loop, watcher)
+        return self._watching[1]
 
     def key_for(self, index: int, item: PromptItem) -> str:
         """The idempotency key of item ``index``: the batch's key scope and the global index."""
@@ -186,7 +204,7 @@ class BatchRunner:
         async def check(quote: Quote) -> None:
             budget.reserve(key, quote.amount)
 
-        giga = self.scope.client(self.credentials)
+        giga = self._client()
         with payment_check(check if budget.limit is not None else None):
             started = await giga.start(
                 item.prompt, tier=item.tier, files=item.files or None, idempotency_key=key
@@ -209,8 +227,7 @@ class BatchRunner:
                 raise_on_failure=False,
                 just_started=not started.reattached,
             )
-        watcher: RunWatcher = self.scope.watcher(self.credentials, options.poll_interval)
-        return await watcher.wait(
+        return await self._watcher().wait(
             started.run_id, timeout=options.timeout, fresh=not started.reattached
         )
 
@@ -220,7 +237,7 @@ class BatchRunner:
         Reads and downloads are free, so a harvest that failed on the way (a timeout, a
         5xx) is tried again, `HARVEST_ATTEMPTS` times in all, as `aharvest_run` retries.
         """
-        giga = self.scope.client(self.credentials)
+        giga = self._client()
         for attempt in range(1, HARVEST_ATTEMPTS + 1):
             try:
                 full = await giga.read(run.id, include_files=True)

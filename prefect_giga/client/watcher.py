@@ -43,6 +43,7 @@ class _Waiter:
     next_read: float = 0.0
     status: RunStatus | None = None
     deadline: float | None = None
+    unseen_since: int | None = None
 
 
 @dataclass
@@ -95,6 +96,7 @@ class RunWatcher:
         self._recent: OrderedDict[str, RunSummary] = OrderedDict()
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._looks = 0
 
     @property
     def watching(self) -> int:
@@ -117,7 +119,10 @@ class RunWatcher:
             on_read: Stream the run: it is read (with its logs) every poll and this
                 coroutine gets each read.
             fresh: The run was just started by this wallet, so ``/api/list`` will show its
-                every change from now on and no first read is needed.
+                every change from now on and no first read is needed. (A fresh run the
+                looks have not shown, before it was waited for or in the next look, is read
+                once: it may have ended before this watcher looked, as a short run can while
+                its paid start settles.)
 
         Raises:
             GigaTimeoutError: The run did not finish in time (it keeps running at Giga).
@@ -136,6 +141,8 @@ class RunWatcher:
         if seen is not None:
             waiter.needs_read = on_read is not None
             self._apply_summary(seen)
+        elif not waiter.needs_read:
+            waiter.unseen_since = self._looks  # a look started after this one must show it
         self._ensure_loop()
         self._wake.set()
         try:
@@ -205,6 +212,8 @@ class RunWatcher:
 
     async def _poll_once(self) -> None:
         self.stats.polls += 1
+        self._looks += 1
+        look = self._looks
         now = time.monotonic()
         await self._read_new()
         listed = await self._list_changes()
@@ -221,7 +230,28 @@ class RunWatcher:
             for summary in listed:
                 self._remember(summary)
                 self._apply_summary(summary)
+            due_reads += self._still_unseen(look)
         await self._read_all(due_reads)
+
+    def _still_unseen(self, look: int) -> list[_Waiter]:
+        """Fresh waiters a look started after their wait has not shown: read them.
+
+        Every change after this watcher's first look is listed, so a fresh run missing
+        from the looks changed last before the watcher's history began (or beyond the
+        remembered runs): its end may never be listed again.
+        """
+        unseen: list[_Waiter] = []
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if waiter.unseen_since is None or waiter.future.done():
+                    continue
+                if waiter.run_id in self._recent:
+                    waiter.unseen_since = None
+                elif waiter.unseen_since < look:
+                    waiter.unseen_since = None
+                    waiter.needs_read = True  # until a read succeeds
+                    unseen.append(waiter)
+        return unseen
 
     async def _read_new(self) -> None:
         fresh = [w for ws in list(self._waiters.values()) for w in ws if w.needs_read]
@@ -260,8 +290,9 @@ class RunWatcher:
         """Runs updated since the last look (``None`` when listing failed).
 
         Pages until one reaches runs older than the last look's newest update. The first
-        look has no such mark: it pages until every waiting run was seen (at most
-        `FIRST_LOOK_PAGES` pages); a waiting run it did not see is read directly.
+        look has no such mark: it pages through the wallet's recent runs (at most
+        `FIRST_LOOK_PAGES` pages), so runs started together and waited for later are
+        already known; a waiting run it did not see is read directly.
         """
         changed: list[RunSummary] = []
         newest: datetime | None = None
@@ -279,7 +310,7 @@ class RunWatcher:
                 if len(page) < MAX_PAGE_SIZE:
                     break
                 if self._watermark is None:
-                    if not unseen or offset >= FIRST_LOOK_PAGES * MAX_PAGE_SIZE:
+                    if offset >= FIRST_LOOK_PAGES * MAX_PAGE_SIZE:
                         break
                 elif any(run.updated_at < self._watermark for run in page):
                     break

@@ -61,6 +61,12 @@ class Exchange:
         queue_timeout: Seconds a request that holds a slot may wait for httpcore to give it
             a connection (default: ten times ``timeout``, at least five minutes).
 
+    Attributes:
+        paid_turns: Paid starts waiting to be signed take a turn here first (as many at
+            once as ``max_in_flight``), so a payment is signed when a slot is near: with
+            thousands of starts at once, one signed first could wait in `slots` past its
+            ``validBefore``.
+
     Example:
         ```python
         exchange = Exchange("http://127.0.0.1:8402", httpx.AsyncClient(), timeout=30)
@@ -83,6 +89,7 @@ class Exchange:
         self.timeout = timeout
         self.queue_timeout = queue_timeout if queue_timeout is not None else max(300, 10 * timeout)
         self.slots = asyncio.Semaphore(max_in_flight)
+        self.paid_turns = asyncio.Semaphore(max_in_flight)
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path.

@@ -6,6 +6,7 @@ Each raises (or warns) before anything is signed, or before a run is claimed.
 from __future__ import annotations
 
 import logging
+import weakref
 
 from ..core.exceptions import IdempotencyKeyConflictError, OutcomeUnknownError, QuoteRefusedError
 from ..core.models import Quote
@@ -20,6 +21,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("prefect_giga.payments")
+
+_WARNED: weakref.WeakKeyDictionary[object, set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
+"""The unpinned payees each client has warned about (concurrent first starts warn once)."""
 
 
 def check_key_use(journal: Journal, ref: StartRef, fingerprint: str | None) -> None:
@@ -99,8 +103,9 @@ def check_payee(client: PaymentHost, quote: Quote) -> None:
     """Refuse a payee other than the one pinned for the server; warn on a first payee.
 
     With ``allowed_payees`` set, the policy already chose an allowed payee. Without it, the
-    first payment to a payee from this machine logs a warning naming it and how to pin it,
-    and (with ``pin_payee``) a later change of payee is refused.
+    first payment to a payee from this machine logs a warning naming it and how to pin it
+    (once per client, however many first starts run at once), and (with ``pin_payee``) a
+    later change of payee is refused.
 
     Raises:
         QuoteRefusedError: The server asks to be paid at another address than before.
@@ -116,6 +121,11 @@ def check_payee(client: PaymentHost, quote: Quote) -> None:
     if pinned == quote.pay_to.lower():
         return
     if pinned is None or not client.pin_payee:
+        warned = _WARNED.setdefault(client, set())
+        seen = (client.base_url, quote.network, quote.pay_to.lower())
+        if seen in warned:
+            return
+        warned.add(seen)
         logger.warning(
             "Paying %s at %s for the first time from this machine: this payee is not in "
             "allowed_payees (any payee the server names is accepted). To accept only it, pin "

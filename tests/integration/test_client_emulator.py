@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from decimal import Decimal
 from pathlib import Path
@@ -168,3 +169,32 @@ def test_sync_client_round_trip(emulator: GigaEmulator, tmp_path: Path) -> None:
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_many_concurrent_starts_are_signed_only_as_slots_come_near(
+    emulator: GigaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With more starts than slots, a payment signed first and sent minutes later could be
+    # past its validBefore: a start signs only in its turn, at most max_connections at once.
+    from prefect_giga.payments import paid_start
+
+    signed_not_answered, most = 0, 0
+    sign, settle = paid_start.sign_payment, paid_start.PaidStart._settle
+
+    async def counting_sign(*args, **kwargs):
+        nonlocal signed_not_answered, most
+        signed_not_answered += 1
+        most = max(most, signed_not_answered)
+        return await sign(*args, **kwargs)
+
+    async def counting_settle(self, reply, payment):
+        nonlocal signed_not_answered
+        signed_not_answered -= 1
+        return await settle(self, reply, payment)
+
+    monkeypatch.setattr(paid_start, "sign_payment", counting_sign)
+    monkeypatch.setattr(paid_start.PaidStart, "_settle", counting_settle)
+    async with client_for(emulator, OTHER_KEY, max_connections=2) as giga:
+        started = await asyncio.gather(*(giga.start(f"Turns {i}") for i in range(8)))
+    assert len({s.run_id for s in started}) == 8
+    assert most <= 2

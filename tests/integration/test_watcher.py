@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from prefect_giga import GigaClient, GigaTimeoutError, RunNotFoundError, RunStatus
+from prefect_giga.client import watcher as watcher_module
 from prefect_giga.client.watcher import RunWatcher
 from prefect_giga.testing import EmulatorConfig, GigaEmulator
 from prefect_giga.testing.faults import ErrorFault
@@ -74,6 +75,31 @@ async def test_a_run_that_finished_before_the_wait_is_found(emulator: GigaEmulat
         emulator.clock.advance(600)
         watcher = RunWatcher(giga, poll_interval=0.01)
         run = await asyncio.wait_for(watcher.wait(run_id, timeout=60), 30)
+    assert run.status is RunStatus.COMPLETED
+
+
+async def test_a_fresh_run_that_ended_before_the_watcher_looked_is_read_once(
+    emulator: GigaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short run can end while its paid start settles; if the watcher's history began
+    # after that end (and its first look did not reach it), no later look lists it again.
+    monkeypatch.setattr(watcher_module, "MAX_PAGE_SIZE", 2)
+    monkeypatch.setattr(watcher_module, "FIRST_LOOK_PAGES", 1)
+    async with GigaClient(private_key=KEY, base_url=emulator.url) as giga:
+        (early,) = await _start_many(giga, 1)
+        emulator.clock.advance(600)  # ended long ago
+        later = []
+        for _ in range(3):  # one a second: a look stops at the first run it saw before
+            later += await _start_many(giga, 1, "[duration=3600]")
+            emulator.clock.advance(1)
+        watcher = RunWatcher(giga, poll_interval=0.01)
+        waiting = asyncio.ensure_future(watcher.wait(later[-1], fresh=True, timeout=60))
+        while watcher.stats.list_requests == 0:  # the first look: the two newest runs only
+            await asyncio.sleep(0.01)
+        run = await asyncio.wait_for(watcher.wait(early, fresh=True, timeout=60), 30)
+        assert watcher.stats.read_requests == 1
+        assert not waiting.done()
+        await watcher.aclose()
     assert run.status is RunStatus.COMPLETED
 
 

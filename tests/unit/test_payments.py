@@ -425,3 +425,37 @@ def test_decode_receipt_without_header_has_empty_transaction() -> None:
 def test_decode_receipt_refuses_settlement_for_someone_else(header: str) -> None:
     with pytest.raises(GigaProtocolError, match="PAYMENT-RESPONSE"):
         decode_receipt(header, _signed(_quote()))
+
+
+class _UnpinnedHost:
+    """Just what `check_payee` reads from a client: no allowed payees, nothing pinned."""
+
+    base_url = "https://giga.example"
+    pin_payee = False
+
+    def __init__(self) -> None:
+        self.policy = PaymentPolicy(BASE)
+        self.journal = self
+
+    def pinned_payee(self, server: str, network: str) -> str | None:
+        return None
+
+
+def test_a_first_payee_is_warned_about_once_per_client(caplog: pytest.LogCaptureFixture) -> None:
+    from prefect_giga.payments.start_guards import check_payee
+
+    quote = Quote(
+        tier="$1.00",
+        amount=Decimal("1.00"),
+        amount_atomic=1_000_000,
+        network="eip155:8453",
+        asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        pay_to="0x" + "ab" * 20,
+    )
+    first, second = _UnpinnedHost(), _UnpinnedHost()
+    caplog.set_level("WARNING", logger="prefect_giga.payments")
+    for _ in range(3):  # concurrent first starts of one client
+        check_payee(first, quote)  # type: ignore[arg-type]
+    check_payee(second, quote)  # type: ignore[arg-type]
+    warnings = [r for r in caplog.records if "for the first time" in r.getMessage()]
+    assert len(warnings) == 2
