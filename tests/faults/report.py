@@ -271,6 +271,7 @@ _HEADER = [
     "test. A run of the suite writes `build/money-safety-report.md`; this page is regenerated",
     "only with:",
     "",
+    "<!-- not run -->",
     "```bash",
     "python -m tests.faults.report --publish",
     "```",
