@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,30 @@ from .journal_schema import migrate
 from .journal_url import ENV_JOURNAL_PATH
 
 __all__ = ["SqliteBackend"]
+
+_WAL_WAIT_SECONDS = 30.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so), waiting while another process holds a lock.
+
+    Switching a new file to WAL can fail at once with "database is locked" while another
+    process opening the same file is mid-transaction (SQLite does not always wait on its
+    busy handler for it), so the switch is tried again for up to 30 seconds.
+    """
+    deadline = time.monotonic() + _WAL_WAIT_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            mode = str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
 
 class SqliteBackend:
@@ -55,11 +80,11 @@ class SqliteBackend:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            _use_wal(db)
             # WAL with synchronous=NORMAL: a committed write survives a crash of the process
             # (what the journal guards against) without an fsync on every commit.
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
         return db
 
