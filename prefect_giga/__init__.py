@@ -56,6 +56,9 @@ _EXPORTS: dict[str, str] = {
     "BatchResult": "prefect_giga.results",
     "BatchItemResult": "prefect_giga.results",
     "ItemOutcome": "prefect_giga.results",
+    "save_items": "prefect_giga.item_files",
+    "load_items": "prefect_giga.item_files",
+    "ItemsFileError": "prefect_giga.item_files",
     # errors
     "AttachmentError": "prefect_giga.core.exceptions",
     "AuthenticationError": "prefect_giga.core.exceptions",
@@ -110,6 +113,7 @@ __all__ = [
     "IdempotencyKeyConflictError",
     "InsufficientFundsError",
     "ItemOutcome",
+    "ItemsFileError",
     "LinkExpiredError",
     "OutcomeUnknownError",
     "PaymentError",
@@ -147,9 +151,11 @@ __all__ = [
     "astart_run",
     "await_run",
     "harvest_run",
+    "load_items",
     "resume_run",
     "run_prompt",
     "run_prompts",
+    "save_items",
     "start_run",
     "wait_for_run",
 ]
@@ -203,6 +209,7 @@ if TYPE_CHECKING:
     from .core.wallet import Wallet
     from .credentials import GigaCredentials
     from .flows import run_prompt, run_prompts
+    from .item_files import ItemsFileError, load_items, save_items
     from .payments.budget import SpendBudget
     from .payments.paid_resume import ResumeBodyRefusedError
     from .results import (

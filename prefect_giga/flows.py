@@ -32,6 +32,7 @@ from .core.money import format_usd
 from .credentials import GigaCredentials
 from .events import emit_batch_completed
 from .flow_scope import FlowScope, owned_scope
+from .item_files import as_item, load_items
 from .payments.budget import SpendBudget
 from .results import BatchItemResult, BatchResult, ChunkShare, ItemOutcome, PromptItem, RunOutput
 from .spread import spread_batch
@@ -58,12 +59,17 @@ def _flow_run_id() -> str | None:
     return str(context.flow_run.id) if context and context.flow_run else None
 
 
-def _as_item(item: str | PromptItem | dict[str, Any]) -> PromptItem:
-    if isinstance(item, PromptItem):
-        return item
-    if isinstance(item, str):
-        return PromptItem(prompt=item)
-    return PromptItem.model_validate(item)
+def _batch_items(
+    items: list[str | PromptItem | dict[str, Any]] | None, items_from: str | None
+) -> list[PromptItem]:
+    if (items is None) == (items_from is None):
+        raise ValueError(
+            "run_prompts needs either items or items_from (a JSON Lines file written by "
+            "prefect_giga.save_items), not both and not neither"
+        )
+    if items_from is not None:
+        return load_items(items_from)
+    return [as_item(item) for item in items or []]
 
 
 @flow(name="giga-run-prompt", log_prints=True)
@@ -224,7 +230,7 @@ async def _publish_batch(result: BatchResult, prefix: str, flow_run_id: UUID | N
 
 @flow(name="giga-run-prompts", log_prints=True, on_cancellation=[on_batch_cancellation])
 async def run_prompts(
-    items: list[str | PromptItem | dict[str, Any]],
+    items: list[str | PromptItem | dict[str, Any]] | None,
     credentials: GigaCredentials | str,
     max_concurrency: int = 10,
     spend_limit: Decimal | None = None,
@@ -242,6 +248,7 @@ async def run_prompts(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress_interval: float = PROGRESS_INTERVAL,
     chunk_deployment: str | None = None,
+    items_from: str | None = None,
 ) -> State[BatchResult]:
     """Fan a batch of prompts out to Giga, isolate failures, harvest and report everything.
 
@@ -275,6 +282,10 @@ async def run_prompts(
             its share of ``spend_limit`` up front (`prefect_giga.shares`), and
             ``max_concurrency`` then applies per chunk run (docs:
             recipes/spread-over-workers.md).
+        items_from: Instead of ``items`` (give ``None``): a JSON Lines file of items, a path
+            or an fsspec URL, read by this flow run (`prefect_giga.item_files`). For batches
+            too big for flow-run parameters (the Prefect server refuses over 512 KiB by
+            default, about 8,000 short prompts).
 
     The batch costs about what the bare client costs per item: no task run, state change,
     log line or artifact per item (errors are logged one line each; each chunk logs one
@@ -296,7 +307,7 @@ async def run_prompts(
     """
     logger = get_run_logger()
     creds = await _credentials(credentials)
-    batch = [_as_item(item) for item in items]
+    batch = _batch_items(items, items_from)
     if dedupe:
         unique: dict[str, PromptItem] = {}
         for item in batch:

@@ -61,10 +61,11 @@ class JournalReads(JournalGuards):
         """
         with self._connect() as db:
             rows = db.execute(
-                SELECT_STARTS + " WHERE payer = ? AND key = ? ORDER BY created_at",
-                (payer.lower(), key),
+                SELECT_STARTS + " WHERE payer = ? AND key = ?", (payer.lower(), key)
             ).fetchall()
-        entries = [entry_from_row(row) for row in rows]
+        # Sorted here, not by ORDER BY: that makes SQLite walk the payer's whole
+        # (payer, created_at) index instead of looking the key up.
+        entries = sorted((entry_from_row(row) for row in rows), key=lambda e: e.created_at)
         return {canonical_origin(e.server): e for e in reversed(entries)}
 
     def entries(self, *, since: float | None = None) -> list[JournalEntry]:

@@ -10,12 +10,20 @@ import sqlite3
 
 from ..core.exchange import canonical_origin
 
-__all__ = ["SCHEMA_VERSION", "SELECT_STARTS", "migrate"]
+__all__ = [
+    "POSTGRES_TYPES",
+    "SCHEMA_VERSION",
+    "SELECT_STARTS",
+    "SQLITE_TYPES",
+    "migrate",
+    "table_statements",
+]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """``PRAGMA user_version`` once `migrate` has run: 3 adds request fingerprints, leases,
 nonce-secret fingerprints and canonical server names; 4 the paid lane's ``paid_flights``;
-5 the host of each flight's owner (a journal shared by machines)."""
+5 the host of each flight's owner (a journal shared by machines); 6 the indexes that keep a
+start's cost flat as the journal grows (the daily-limit sum, run ids, unresolved starts)."""
 
 SELECT_STARTS = (
     "SELECT key, payer, network, server, nonce, tier, amount_atomic, pay_to, state, run_id, "
@@ -32,33 +40,38 @@ _TABLES = (
         server TEXT NOT NULL,
         nonce TEXT NOT NULL,
         tier TEXT NOT NULL,
-        amount_atomic INTEGER NOT NULL,
+        amount_atomic {amount} NOT NULL,
         pay_to TEXT NOT NULL,
         state TEXT NOT NULL,
         run_id TEXT,
         run_status TEXT,
         transaction_hash TEXT,
-        created_at REAL NOT NULL,
-        sent_at REAL,
-        updated_at REAL NOT NULL,
-        valid_before REAL,
+        created_at {time} NOT NULL,
+        sent_at {time},
+        updated_at {time} NOT NULL,
+        valid_before {time},
         fingerprint TEXT,
         PRIMARY KEY (payer, server, key)
     )""",
     "CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at)",
     "CREATE INDEX IF NOT EXISTS starts_v2_by_key ON starts_v2 (payer, key)",
+    # Covers the daily-limit sum, so it reads the index alone, not each start's row.
+    "CREATE INDEX IF NOT EXISTS starts_v2_spend "
+    "ON starts_v2 (payer, created_at, state, valid_before, amount_atomic)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_run ON starts_v2 (payer, run_id)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_state ON starts_v2 (payer, server, state)",
     """CREATE TABLE IF NOT EXISTS payees (
         server TEXT NOT NULL,
         network TEXT NOT NULL,
         pay_to TEXT NOT NULL,
-        seen_at REAL NOT NULL,
+        seen_at {time} NOT NULL,
         PRIMARY KEY (server, network)
     )""",
     """CREATE TABLE IF NOT EXISTS leases (
         payer TEXT NOT NULL,
         key TEXT NOT NULL,
         owner TEXT NOT NULL,
-        expires_at REAL NOT NULL,
+        expires_at {time} NOT NULL,
         PRIMARY KEY (payer, key)
     )""",
     """CREATE TABLE IF NOT EXISTS paid_flights (
@@ -66,17 +79,33 @@ _TABLES = (
         server TEXT NOT NULL,
         key TEXT NOT NULL,
         phase TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        owner INTEGER NOT NULL,
+        expires_at {time} NOT NULL,
+        owner {amount} NOT NULL,
         host TEXT,
         PRIMARY KEY (payer, server, key)
     )""",
     """CREATE TABLE IF NOT EXISTS nonce_secrets (
         payer TEXT PRIMARY KEY,
         fingerprint TEXT NOT NULL,
-        recorded_at REAL NOT NULL
+        recorded_at {time} NOT NULL
     )""",
 )
+
+SQLITE_TYPES = {"time": "REAL", "amount": "INTEGER"}
+"""Column types of the SQLite journal: seconds since the epoch, 64-bit integers."""
+POSTGRES_TYPES = {"time": "DOUBLE PRECISION", "amount": "BIGINT"}
+"""The same columns in PostgreSQL."""
+
+
+def table_statements(types: dict[str, str]) -> list[str]:
+    """The journal's ``CREATE TABLE``/``CREATE INDEX`` statements, with ``types`` for its
+    time and 64-bit integer columns (`SQLITE_TYPES` or `POSTGRES_TYPES`).
+
+    Example:
+        >>> "REAL" in table_statements(SQLITE_TYPES)[0]
+        True
+    """
+    return [statement.format(**types) for statement in _TABLES]
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -94,7 +123,7 @@ def migrate(db: sqlite3.Connection) -> None:
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version >= SCHEMA_VERSION:
         return
-    for statement in _TABLES:
+    for statement in table_statements(SQLITE_TYPES):
         db.execute(statement)
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(starts_v2)")}
     if "fingerprint" not in columns:  # a version 1 or 2 file: its rows accept any request once

@@ -1,71 +1,17 @@
 """The payment journal's tables in PostgreSQL, and their migration (version in
 ``journal_meta``).
 
-The tables and columns are those of the SQLite journal (`journal_schema`), in PostgreSQL's
-types: times as ``DOUBLE PRECISION`` seconds since the epoch, amounts as ``BIGINT`` atomic
-USDC.
+The tables, columns and indexes are those of the SQLite journal (`journal_schema`, one
+list for both), in PostgreSQL's types: times as ``DOUBLE PRECISION`` seconds since the epoch,
+amounts and process ids as ``BIGINT``.
 """
 
 from __future__ import annotations
 
 from .journal_db import JournalDB
-from .journal_schema import SCHEMA_VERSION
+from .journal_schema import POSTGRES_TYPES, SCHEMA_VERSION, table_statements
 
 __all__ = ["migrate_postgres"]
-
-_TABLES = (
-    """CREATE TABLE IF NOT EXISTS starts_v2 (
-        key TEXT NOT NULL,
-        payer TEXT NOT NULL,
-        network TEXT NOT NULL,
-        server TEXT NOT NULL,
-        nonce TEXT NOT NULL,
-        tier TEXT NOT NULL,
-        amount_atomic BIGINT NOT NULL,
-        pay_to TEXT NOT NULL,
-        state TEXT NOT NULL,
-        run_id TEXT,
-        run_status TEXT,
-        transaction_hash TEXT,
-        created_at DOUBLE PRECISION NOT NULL,
-        sent_at DOUBLE PRECISION,
-        updated_at DOUBLE PRECISION NOT NULL,
-        valid_before DOUBLE PRECISION,
-        fingerprint TEXT,
-        PRIMARY KEY (payer, server, key)
-    )""",
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at)",
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_key ON starts_v2 (payer, key)",
-    """CREATE TABLE IF NOT EXISTS payees (
-        server TEXT NOT NULL,
-        network TEXT NOT NULL,
-        pay_to TEXT NOT NULL,
-        seen_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (server, network)
-    )""",
-    """CREATE TABLE IF NOT EXISTS leases (
-        payer TEXT NOT NULL,
-        key TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (payer, key)
-    )""",
-    """CREATE TABLE IF NOT EXISTS paid_flights (
-        payer TEXT NOT NULL,
-        server TEXT NOT NULL,
-        key TEXT NOT NULL,
-        phase TEXT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        owner BIGINT NOT NULL,
-        host TEXT,
-        PRIMARY KEY (payer, server, key)
-    )""",
-    """CREATE TABLE IF NOT EXISTS nonce_secrets (
-        payer TEXT PRIMARY KEY,
-        fingerprint TEXT NOT NULL,
-        recorded_at DOUBLE PRECISION NOT NULL
-    )""",
-)
 
 
 def migrate_postgres(db: JournalDB) -> None:
@@ -86,7 +32,7 @@ def migrate_postgres(db: JournalDB) -> None:
     row = db.execute("SELECT value FROM journal_meta WHERE name = 'schema_version'").fetchone()
     if row is not None and int(str(row[0])) >= SCHEMA_VERSION:
         return
-    for statement in _TABLES:
+    for statement in table_statements(POSTGRES_TYPES):
         db.execute(statement)
     db.execute(
         "INSERT INTO journal_meta (name, value) VALUES ('schema_version', ?) "

@@ -113,7 +113,13 @@ class PaidStart:
         recorded = self.journal.get(self.ref)
         if recorded is not None and recorded.run_id is not None:
             return self._reattached(recorded)
-        async with start_lease(self.journal, self.client.address, self.key):
+        # Quote, sign and send in one turn: a payment signed long before its request can
+        # leave (thousands of starts queued for the pool) could expire while it waits. The
+        # turn comes before the lease, so queued starts hold no lease (nor renew one).
+        async with (
+            self.client.exchange.paid_turns,
+            start_lease(self.journal, self.client.address, self.key),
+        ):
             recorded = self.journal.get(self.ref)
             if recorded is not None and recorded.run_id is not None:
                 return self._reattached(recorded)
@@ -124,20 +130,13 @@ class PaidStart:
 
     async def _run_leased(self) -> StartedRun:
         client = self.client
-        # Quote, sign and send in one turn: a payment signed long before its request can
-        # leave (thousands of starts queued for the pool) could expire while it waits.
-        async with client.exchange.paid_turns:
-            probed = await client.quotes.offer(
-                self.quote_key, lambda: client.retry.call(self.probe)
-            )
-            if isinstance(probed, StartedRun):
-                return probed
-            offer = probed
-            payment = await self._authorize(offer)
-            async with in_flight_slot(
-                client.address, client.base_url, client.reconcile.paid_in_flight
-            ):
-                return await self._pay(offer, payment)
+        probed = await client.quotes.offer(self.quote_key, lambda: client.retry.call(self.probe))
+        if isinstance(probed, StartedRun):
+            return probed
+        offer = probed
+        payment = await self._authorize(offer)
+        async with in_flight_slot(client.address, client.base_url, client.reconcile.paid_in_flight):
+            return await self._pay(offer, payment)
 
     async def _pay(self, offer: Offer, payment: SignedPayment) -> StartedRun:
         client = self.client

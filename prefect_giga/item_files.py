@@ -1,0 +1,116 @@
+"""Batch items passed by reference: a JSON Lines file that `run_prompts` reads itself.
+
+A flow run's parameters are stored by the Prefect API, which refuses parameters over
+``PREFECT_SERVER_API_MAX_PARAMETER_SIZE`` (512 KiB by default): about 8,000 short prompts.
+Bigger batches go through a file instead: `save_items` writes it, and
+``run_prompts(items_from=...)`` reads it in the flow run, so the parameters hold only its
+location. The location is a local path or any URL `fsspec` opens (``s3://...``,
+``gs://...``, with the matching package installed), so workers on other machines can read it
+too.
+
+Each line is one item: a JSON string (the prompt) or an object with ``prompt`` and optionally
+``files``, ``tier`` and ``idempotency_key`` (`PromptItem`). Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import fsspec  # type: ignore[import-untyped]
+from pydantic import ValidationError
+
+from .results import PromptItem
+
+__all__ = ["ItemsFileError", "as_item", "load_items", "save_items"]
+
+
+class ItemsFileError(ValueError):
+    """An items file that cannot be read as batch items; nothing was paid.
+
+    Example:
+        >>> str(ItemsFileError("prompts.jsonl", 3, "not JSON"))
+        'prompts.jsonl, line 3: not JSON'
+    """
+
+    def __init__(self, location: str, line: int | None, problem: str) -> None:
+        where = location if line is None else f"{location}, line {line}"
+        super().__init__(f"{where}: {problem}")
+        self.location = location
+        self.line = line
+
+
+def as_item(item: str | PromptItem | dict[str, Any]) -> PromptItem:
+    """One batch item as a `PromptItem`: a prompt, a `PromptItem` or its fields as a dict.
+
+    Example:
+        >>> as_item("Summarise Q3").prompt
+        'Summarise Q3'
+    """
+    if isinstance(item, PromptItem):
+        return item
+    if isinstance(item, str):
+        return PromptItem(prompt=item)
+    return PromptItem.model_validate(item)
+
+
+def save_items(items: Iterable[str | PromptItem | dict[str, Any]], location: str | Path) -> str:
+    """Write batch items as JSON Lines to ``location`` (a path or an fsspec URL).
+
+    Returns:
+        The location as a string, to pass as ``run_prompts(items_from=...)``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "prompts.jsonl"
+        >>> where = save_items(["Summarise A", {"prompt": "Summarise B", "tier": "$1.00"}], path)
+        >>> [item.tier for item in load_items(where)]
+        [None, '$1.00']
+    """
+    where = str(location)
+    lines = [as_item(item).model_dump_json(exclude_defaults=True) + "\n" for item in items]
+    with fsspec.open(where, "w", encoding="utf-8") as out:
+        out.writelines(lines)
+    return where
+
+
+def load_items(location: str | Path) -> list[PromptItem]:
+    """Read the batch items of a JSON Lines file (a path or an fsspec URL).
+
+    Raises:
+        ItemsFileError: A line is not JSON, or not a prompt or an item (its number is
+            given); or the file cannot be opened.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "prompts.jsonl"
+        >>> _ = path.write_text('"Summarise A"\\n\\n{"prompt": "Summarise B"}\\n')
+        >>> [item.prompt for item in load_items(path)]
+        ['Summarise A', 'Summarise B']
+    """
+    where = str(location)
+    try:
+        with fsspec.open(where, "r", encoding="utf-8") as source:
+            text = source.read()
+    except (OSError, ValueError, ImportError) as exc:
+        raise ItemsFileError(where, None, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+    items: list[PromptItem] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ItemsFileError(where, number, f"not JSON ({exc.msg})") from None
+        if not isinstance(value, (str, dict)):
+            raise ItemsFileError(where, number, "expected a prompt string or an item object")
+        try:
+            items.append(as_item(value))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ItemsFileError(where, number, f"not an item ({problems})") from None
+    return items
