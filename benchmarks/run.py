@@ -46,8 +46,10 @@ METHOD = """\
   baseline a user writes with the x402 SDK alone (`benchmarks/scenario_sdk.py`); (b)
   `GigaClient` with one `RunWatcher` (`benchmarks/scenario_client.py`); (c) the
   `run_prompts` flow under Prefect's temporary local API (`benchmarks/scenario_flow.py`,
-  `max_concurrency` = the batch size). Every run pays the `$0.50` tier and leaves
-  `output.md` plus one more file to download.
+  `max_concurrency` = the batch size; up to 5,000 items passed as flow-run parameters,
+  bigger batches as a JSON Lines file through `items_from`, under Prefect's default
+  parameter-size limit). Every run pays the `$0.50` tier and leaves `output.md` plus one
+  more file to download.
 - **Ideal**: the longest run's duration in real seconds (agent seconds over the emulator's
   time scale). **Wall**: from just before the first request to the newest downloaded
   file's last write.

@@ -122,9 +122,6 @@ def _run_scenario(
         PREFECT_SERVER_EPHEMERAL_ENABLED="true",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",  # no telemetry: nothing leaves 127.0.0.1
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",  # a busy machine starts slowly
-        # 10,000 prompts are ~590 KB of flow-run parameters, over Prefect's default 512 KiB
-        # limit (the flow run is refused before it starts); raised so the row can measure.
-        PREFECT_SERVER_API_MAX_PARAMETER_SIZE=str(4 * 1024 * 1024),
     )
     command = [sys.executable, "-m", SCENARIOS[name], "--url", server.url, "--n", str(size.n)]
     command += ["--plan", plan_to_json(plan), "--dest", str(dest), "--out", str(out)]

@@ -17,7 +17,7 @@ from prefect.client.schemas.objects import State
 
 from benchmarks.harness import Context, Outcome, scenario_main
 from benchmarks.measure import cpu_self
-from prefect_giga import GigaCredentials
+from prefect_giga import GigaCredentials, save_items
 from prefect_giga.flows import run_prompts
 from prefect_giga.results import BatchResult, ItemOutcome
 
@@ -35,14 +35,22 @@ async def prepare(ctx: Context) -> dict[str, Any]:
     return {"prefect_startup_wall": time.time() - started, "prefect_startup_cpu": cpu_self() - cpu}
 
 
+INLINE_ITEMS = 5000
+"""Batches up to this size pass their prompts as flow-run parameters; bigger ones pass a
+JSON Lines file (``items_from``), as Prefect's server refuses parameters over 512 KiB."""
+
+
 async def work(ctx: Context) -> Outcome:
     """The whole batch through ``run_prompts``, every item in flight at once."""
     credentials = GigaCredentials(
         private_key=ctx.key, base_url=ctx.url, max_price_per_run=Decimal("0.50")
     )
+    inline = ctx.n <= INLINE_ITEMS
+    items_from = None if inline else save_items(ctx.prompts, ctx.dest.parent / "items.jsonl")
     batch = run_prompts(
-        list(ctx.prompts),
+        list(ctx.prompts) if inline else None,
         credentials,
+        items_from=items_from,
         max_concurrency=ctx.n,
         dest=str(ctx.dest),
         poll_interval=ctx.plan.poll,
@@ -60,6 +68,7 @@ async def work(ctx: Context) -> Outcome:
             if len(outcome.errors) < 5:
                 outcome.errors.append(f"item {item.index}: {item.outcome.value}: {item.error}")
     outcome.extra["flow_state"] = state.name
+    outcome.extra["items_passed"] = "inline" if inline else "file"
     return outcome
 
 

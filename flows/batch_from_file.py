@@ -5,6 +5,10 @@ separated by ``;``). JSONL: one ``{"prompt": ..., "tier": ..., "files": [...]}``
 Give a ``batch_id`` to make the batch re-runnable: a cancelled or crashed batch run again
 with the same id re-attaches to the runs it already paid for and harvests them.
 
+The prompts go to ``run_prompts`` by reference (``items_from``, a JSON Lines file written by
+`prefect_giga.save_items`), not as flow-run parameters, so a file of 10,000 prompts fits
+under the Prefect server's parameter-size limit.
+
     python flows/batch_from_file.py flows/prompts.jsonl --batch-id orders-2026-12-03
 """
 
@@ -15,12 +19,14 @@ import asyncio
 import csv
 import io
 import json
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
+from prefect_giga import save_items
 from prefect_giga.flows import run_prompts
 from prefect_giga.results import BatchResult, PromptItem
 
@@ -67,17 +73,19 @@ async def batch_from_file(
     """
     file = Path(path)
     items = read_prompts(await asyncio.to_thread(file.read_text, encoding="utf-8"), file.suffix)
-    state = await run_prompts(
-        [item.model_dump() for item in items],
-        credentials_block,
-        batch_id=batch_id,
-        spend_limit=spend_limit,
-        dest=dest,
-        poll_interval=poll_interval,
-        chunk_deployment=chunk_deployment,
-        chunk_size=chunk_size,
-        return_state=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="giga-items-") as folder:
+        state = await run_prompts(
+            None,
+            credentials_block,
+            items_from=save_items(items, Path(folder) / "items.jsonl"),
+            batch_id=batch_id,
+            spend_limit=spend_limit,
+            dest=dest,
+            poll_interval=poll_interval,
+            chunk_deployment=chunk_deployment,
+            chunk_size=chunk_size,
+            return_state=True,
+        )
     result: BatchResult = await state.result(raise_on_failure=False)
     print(result.summary())
     if state.is_failed():
