@@ -40,6 +40,7 @@ from .flow_scope import FlowScope, payment_check
 from .harvest import harvest
 from .idempotency import start_key
 from .payments.budget import SpendBudget
+from .payments.journal import ScopeLimit
 from .results import BatchItemResult, ItemOutcome, PromptItem, RunOutput
 from .waiting import wait_until_done
 
@@ -205,9 +206,17 @@ class BatchRunner:
             budget.reserve(key, quote.amount)
 
         giga = self._client()
+        limit = self.options.spend_limit
+        # The batch's limit is also checked in the journal: parents or chunk runs of one
+        # batch running at once (in any process on the journal) share it.
+        shared = None if limit is None else ScopeLimit(self.options.key_scope, limit)
         with payment_check(check if budget.limit is not None else None):
             started = await giga.start(
-                item.prompt, tier=item.tier, files=item.files or None, idempotency_key=key
+                item.prompt,
+                tier=item.tier,
+                files=item.files or None,
+                idempotency_key=key,
+                scope_limit=shared,
             )
         if started.receipt is not None:
             budget.record(key, started.receipt.amount)

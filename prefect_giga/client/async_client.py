@@ -23,7 +23,7 @@ from ..core.models import Quote, Run, RunPage, RunSummary, StartedRun
 from ..core.money import parse_usd
 from ..core.networks import get_network
 from ..core.wallet import EthSigner, Wallet
-from ..payments.journal import Journal, StartRef
+from ..payments.journal import Journal, ScopeLimit, StartRef
 from ..payments.keys import check_start_key
 from ..payments.paid_start import PaidStart, ReconcilePolicy
 from ..payments.quotes import DEFAULT_QUOTE_TTL, QuoteCache
@@ -251,6 +251,7 @@ class GigaClient(PaidCalls, RunFiles):
         tier: str | None = None,
         files: Sequence[AttachmentInput] | None = None,
         idempotency_key: str | None = None,
+        scope_limit: ScopeLimit | None = None,
     ) -> StartedRun:
         """Pay for and start one agent run.
 
@@ -269,6 +270,9 @@ class GigaClient(PaidCalls, RunFiles):
             idempotency_key: Identifies the logical start across retries and processes. A
                 key names one request at one server: reusing it for another prompt, tier or
                 attachments, or at another server, raises `IdempotencyKeyConflictError`.
+            scope_limit: A spend limit shared by every start recorded under its scope (a
+                batch), checked in the journal as the start is recorded, so concurrent runs
+                of one batch in any process on the journal share it.
 
         Returns:
             The run id, its status and the payment receipt.
@@ -277,6 +281,7 @@ class GigaClient(PaidCalls, RunFiles):
             AttachmentError: A file is missing or the request is too large; nothing paid.
             TierNotOfferedError: The server does not offer the tier; nothing signed.
             QuoteRefusedError: The quote breaks a limit; nothing signed.
+            BudgetExceededError: The daily limit or ``scope_limit`` would be exceeded.
             InsufficientFundsError: The wallet holds too little USDC.
             PaymentRejectedError: The server refused the payment.
             SettlementFailedError: The server could not settle; not charged.
@@ -297,7 +302,8 @@ class GigaClient(PaidCalls, RunFiles):
         if recorded is not None and recorded.run_id is not None:  # re-attach: no request
             return await PaidStart(self, key, body, recorded.tier, fingerprint=fingerprint).run()
         body["tier"] = chosen = await self._resolve_tier(tier)
-        return await PaidStart(self, key, body, chosen, fingerprint=fingerprint).run()
+        paid = PaidStart(self, key, body, chosen, fingerprint=fingerprint, scope_limit=scope_limit)
+        return await paid.run()
 
     async def tiers(self) -> ServerTiers:
         """The tiers the server offers, their prices and its default, from its own documents.

@@ -32,13 +32,14 @@ class SpendBudget:
         self.limit = None if limit is None else parse_usd(limit)
         self._lock = threading.Lock()
         self._reserved: dict[str, Decimal] = {}
+        self._total = Decimal(0)  # the sum of _reserved, kept as it changes
         self.refused = 0
 
     @property
     def committed(self) -> Decimal:
         """Reserved plus recorded spending, in USD."""
         with self._lock:
-            return sum(self._reserved.values(), Decimal(0))
+            return self._total
 
     def reserve(self, key: str, amount: Decimal) -> None:
         """Reserve ``amount`` for the start ``key`` or raise `BudgetExceededError`.
@@ -50,7 +51,7 @@ class SpendBudget:
             held = self._reserved.get(key, Decimal(0))
             if key in self._reserved and amount <= held:
                 return
-            committed = sum(self._reserved.values(), Decimal(0)) - held
+            committed = self._total - held
             if self.limit is not None and committed + amount > self.limit:
                 self.refused += 1
                 raise BudgetExceededError(
@@ -62,13 +63,16 @@ class SpendBudget:
                     limit=self.limit,
                 )
             self._reserved[key] = amount
+            self._total += amount - held
 
     def record(self, key: str, amount: Decimal) -> None:
         """Count a payment made earlier (a cached start re-attached after a retry)."""
         with self._lock:
-            self._reserved.setdefault(key, amount)
+            if key not in self._reserved:
+                self._reserved[key] = amount
+                self._total += amount
 
     def release(self, key: str) -> None:
         """Give back a reservation the server provably did not charge."""
         with self._lock:
-            self._reserved.pop(key, None)
+            self._total -= self._reserved.pop(key, Decimal(0))

@@ -25,7 +25,14 @@ from ..core.exchange import canonical_origin
 from ..core.money import format_usd, to_atomic, to_usd
 from .journal_db import JournalDB
 from .journal_reads import DAY_SECONDS, JournalReads
-from .journal_records import JournalEntry, StartRef, StartState, counts_as_spent, entry_from_row
+from .journal_records import (
+    JournalEntry,
+    ScopeLimit,
+    StartRef,
+    StartState,
+    counts_as_spent,
+    entry_from_row,
+)
 from .journal_schema import SELECT_STARTS
 from .journal_store import (
     DEFAULT_JOURNAL_PATH,
@@ -41,6 +48,7 @@ __all__ = [
     "ENV_JOURNAL_URL",
     "Journal",
     "JournalEntry",
+    "ScopeLimit",
     "StartRef",
     "StartState",
     "default_journal_path",
@@ -83,14 +91,17 @@ class Journal(JournalReads):
         pay_to: str,
         daily_limit: Decimal | None,
         fingerprint: str | None = None,
+        scope_limit: ScopeLimit | None = None,
     ) -> JournalEntry:
-        """Record a start before it is signed, checking the payer's rolling-day limit.
+        """Record a start before it is signed, checking the payer's rolling-day limit and its
+        scope's limit (a batch's, shared by every process on the journal).
 
         A start already recorded (and not released) is returned as it is: a retry of the same
         logical start never counts twice. A start recorded once keeps its nonce for ever.
 
         Raises:
-            BudgetExceededError: The payment would take the payer over ``daily_limit``.
+            BudgetExceededError: The payment would take the payer over ``daily_limit``, or
+                the starts of ``scope_limit.scope`` over ``scope_limit.limit``.
             PaymentError: ``nonce`` differs from the one recorded for this start.
         """
         now = self._now()
@@ -122,12 +133,16 @@ class Journal(JournalReads):
                         quote=amount,
                         limit=daily_limit,
                     )
+            if scope_limit is not None:
+                _check_scope(
+                    self._spent_in_scope(db, ref, scope_limit.scope, now), amount, scope_limit
+                )
             if row is not None:
                 fingerprint = entry_from_row(row).fingerprint or fingerprint
             db.execute(
                 "INSERT INTO starts_v2 (key, payer, network, server, nonce, tier, "
-                "amount_atomic, pay_to, state, created_at, updated_at, fingerprint) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "amount_atomic, pay_to, state, created_at, updated_at, fingerprint, scope) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 # A start reserved again replaces its row whole (what it recorded before was
                 # not charged): no run, no send time, no authorization expiry carried over.
                 "ON CONFLICT (payer, server, key) DO UPDATE SET network = excluded.network, "
@@ -136,7 +151,7 @@ class Journal(JournalReads):
                 "state = excluded.state, run_id = NULL, run_status = NULL, "
                 "transaction_hash = NULL, created_at = excluded.created_at, sent_at = NULL, "
                 "updated_at = excluded.updated_at, valid_before = NULL, "
-                "fingerprint = excluded.fingerprint",
+                "fingerprint = excluded.fingerprint, scope = excluded.scope",
                 (
                     ref.key,
                     ref.payer,
@@ -150,6 +165,7 @@ class Journal(JournalReads):
                     now,
                     now,
                     fingerprint,
+                    None if scope_limit is None else scope_limit.scope,
                 ),
             )
             entry = db.execute(_SELECT_ONE, ref.params()).fetchone()
@@ -371,3 +387,16 @@ class Journal(JournalReads):
                     origin=entry.server,
                     run_id=entry.run_id,
                 )
+
+
+def _check_scope(spent: int, amount: Decimal, scope_limit: ScopeLimit) -> None:
+    """Refuse ``amount`` when the scope's other starts already hold ``spent`` (atomic)."""
+    if spent + to_atomic(amount) > to_atomic(scope_limit.limit):
+        raise BudgetExceededError(
+            f"Refusing to pay {format_usd(amount)}: batch {scope_limit.scope!r} has committed "
+            f"{format_usd(to_usd(spent))} of its {format_usd(scope_limit.limit)} spend limit "
+            "(every run of the batch on this journal counts); nothing was signed",
+            reason="batch_budget_exceeded",
+            quote=amount,
+            limit=scope_limit.limit,
+        )

@@ -95,6 +95,17 @@ class JournalReads(JournalGuards):
         ).fetchone()
         return int(row[0])
 
+    @staticmethod
+    def _spent_in_scope(db: JournalDB, ref: StartRef, scope: str, now: float) -> int:
+        # Every other start of the payer in the scope, counted as the daily limit counts.
+        row = db.execute(
+            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 "
+            "WHERE payer = ? AND scope = ? AND NOT (server = ? AND key = ?) "
+            "AND (state != ? OR COALESCE(valid_before, 0) > ?)",
+            (ref.payer, scope, ref.server, ref.key, StartState.NOT_CHARGED.value, now),
+        ).fetchone()
+        return int(row[0])
+
     def unresolved(self, payer: str, server: str, *, exclude: StartRef) -> list[JournalEntry]:
         """Starts of ``payer`` on ``server`` that may own a run the journal cannot name.
 

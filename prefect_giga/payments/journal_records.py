@@ -10,7 +10,14 @@ from enum import Enum
 from ..core.exchange import canonical_origin
 from ..core.money import to_usd
 
-__all__ = ["JournalEntry", "StartRef", "StartState", "counts_as_spent", "entry_from_row"]
+__all__ = [
+    "JournalEntry",
+    "ScopeLimit",
+    "StartRef",
+    "StartState",
+    "counts_as_spent",
+    "entry_from_row",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,21 @@ class StartRef:
     def params(self) -> tuple[str, str, str]:
         """The SQL parameters that select this start: payer, server, key."""
         return (self.payer, self.server, self.key)
+
+
+@dataclass(frozen=True)
+class ScopeLimit:
+    """A spend limit on every start one wallet records under ``scope`` (a batch's key scope),
+    checked in the journal transaction that records each start: every run of the batch and
+    every process sharing the journal counts against the one limit.
+
+    Example:
+        >>> ScopeLimit("orders-2026-12-03", Decimal("5.00")).limit
+        Decimal('5.00')
+    """
+
+    scope: str
+    limit: Decimal
 
 
 class StartState(str, Enum):

@@ -15,6 +15,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SELECT_STARTS",
     "SQLITE_TYPES",
+    "index_statements",
     "migrate",
     "table_statements",
 ]
@@ -22,15 +23,17 @@ __all__ = [
 SCHEMA_VERSION = 6
 """``PRAGMA user_version`` once `migrate` has run: 3 adds request fingerprints, leases,
 nonce-secret fingerprints and canonical server names; 4 the paid lane's ``paid_flights``;
-5 the host of each flight's owner (a journal shared by machines); 6 the indexes that keep a
-start's cost flat as the journal grows (the daily-limit sum, run ids, unresolved starts)."""
+5 the host of each flight's owner (a journal shared by machines); 6 each start's spend
+``scope`` (a batch, whose limit every process on the journal shares) and the indexes that
+keep a start's cost flat as the journal grows (the daily-limit sum, run ids, unresolved
+starts)."""
 
 SELECT_STARTS = (
     "SELECT key, payer, network, server, nonce, tier, amount_atomic, pay_to, state, run_id, "
     "run_status, transaction_hash, created_at, sent_at, updated_at, valid_before, fingerprint "
     "FROM starts_v2"
 )
-"""Every ``starts_v2`` column, in the order `entry_from_row` reads them."""
+"""Every ``starts_v2`` column but ``scope``, in the order `entry_from_row` reads them."""
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS starts_v2 (
@@ -51,15 +54,9 @@ _TABLES = (
         updated_at {time} NOT NULL,
         valid_before {time},
         fingerprint TEXT,
+        scope TEXT,
         PRIMARY KEY (payer, server, key)
     )""",
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at)",
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_key ON starts_v2 (payer, key)",
-    # Covers the daily-limit sum, so it reads the index alone, not each start's row.
-    "CREATE INDEX IF NOT EXISTS starts_v2_spend "
-    "ON starts_v2 (payer, created_at, state, valid_before, amount_atomic)",
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_run ON starts_v2 (payer, run_id)",
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_state ON starts_v2 (payer, server, state)",
     """CREATE TABLE IF NOT EXISTS payees (
         server TEXT NOT NULL,
         network TEXT NOT NULL,
@@ -91,6 +88,17 @@ _TABLES = (
     )""",
 )
 
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_key ON starts_v2 (payer, key)",
+    # Covers the daily-limit sum, so it reads the index alone, not each start's row.
+    "CREATE INDEX IF NOT EXISTS starts_v2_spend "
+    "ON starts_v2 (payer, created_at, state, valid_before, amount_atomic)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_run ON starts_v2 (payer, run_id)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_state ON starts_v2 (payer, server, state)",
+    "CREATE INDEX IF NOT EXISTS starts_v2_by_scope ON starts_v2 (payer, scope)",
+)
+
 SQLITE_TYPES = {"time": "REAL", "amount": "INTEGER"}
 """Column types of the SQLite journal: seconds since the epoch, 64-bit integers."""
 POSTGRES_TYPES = {"time": "DOUBLE PRECISION", "amount": "BIGINT"}
@@ -98,14 +106,25 @@ POSTGRES_TYPES = {"time": "DOUBLE PRECISION", "amount": "BIGINT"}
 
 
 def table_statements(types: dict[str, str]) -> list[str]:
-    """The journal's ``CREATE TABLE``/``CREATE INDEX`` statements, with ``types`` for its
-    time and 64-bit integer columns (`SQLITE_TYPES` or `POSTGRES_TYPES`).
+    """The journal's ``CREATE TABLE`` statements, with ``types`` for its time and 64-bit
+    integer columns (`SQLITE_TYPES` or `POSTGRES_TYPES`).
 
     Example:
         >>> "REAL" in table_statements(SQLITE_TYPES)[0]
         True
     """
     return [statement.format(**types) for statement in _TABLES]
+
+
+def index_statements() -> list[str]:
+    """The journal's ``CREATE INDEX`` statements (both databases), run once every column
+    exists.
+
+    Example:
+        >>> any("starts_v2_spend" in s for s in index_statements())
+        True
+    """
+    return list(_INDEXES)
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -128,9 +147,13 @@ def migrate(db: sqlite3.Connection) -> None:
     columns = {str(row[1]) for row in db.execute("PRAGMA table_info(starts_v2)")}
     if "fingerprint" not in columns:  # a version 1 or 2 file: its rows accept any request once
         db.execute("ALTER TABLE starts_v2 ADD COLUMN fingerprint TEXT")
+    if "scope" not in columns:  # before version 6: no start counts against a batch's limit
+        db.execute("ALTER TABLE starts_v2 ADD COLUMN scope TEXT")
     flights = {str(row[1]) for row in db.execute("PRAGMA table_info(paid_flights)")}
     if "host" not in flights:  # a version 4 file: its flights are this machine's
         db.execute("ALTER TABLE paid_flights ADD COLUMN host TEXT")
+    for statement in index_statements():
+        db.execute(statement)
     _canonical_servers(db, "starts_v2")
     _canonical_servers(db, "payees")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

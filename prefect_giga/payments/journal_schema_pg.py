@@ -9,7 +9,7 @@ amounts and process ids as ``BIGINT``.
 from __future__ import annotations
 
 from .journal_db import JournalDB
-from .journal_schema import POSTGRES_TYPES, SCHEMA_VERSION, table_statements
+from .journal_schema import POSTGRES_TYPES, SCHEMA_VERSION, index_statements, table_statements
 
 __all__ = ["migrate_postgres"]
 
@@ -33,6 +33,10 @@ def migrate_postgres(db: JournalDB) -> None:
     if row is not None and int(str(row[0])) >= SCHEMA_VERSION:
         return
     for statement in table_statements(POSTGRES_TYPES):
+        db.execute(statement)
+    # A journal made before version 6 has no spend scopes.
+    db.execute("ALTER TABLE starts_v2 ADD COLUMN IF NOT EXISTS scope TEXT")
+    for statement in index_statements():
         db.execute(statement)
     db.execute(
         "INSERT INTO journal_meta (name, value) VALUES ('schema_version', ?) "

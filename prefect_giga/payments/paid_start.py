@@ -37,7 +37,7 @@ from ..core.models import PaymentReceipt, RunStatus, StartedRun
 from ..core.money import format_usd
 from .claim import claim_run
 from .host import PaymentHost, ReconcilePolicy
-from .journal import JournalEntry, StartRef, StartState
+from .journal import JournalEntry, ScopeLimit, StartRef, StartState
 from .lane import PaidLane, in_flight_slot
 from .lease import start_lease
 from .quotes import Offer
@@ -89,8 +89,10 @@ class PaidStart:
         tier: str,
         *,
         fingerprint: str | None = None,
+        scope_limit: ScopeLimit | None = None,
     ) -> None:
         self.client = client
+        self.scope_limit = scope_limit
         self.key = key
         self.body = body
         self.tier = tier
@@ -181,6 +183,7 @@ class PaidStart:
             pay_to=quote.pay_to,
             daily_limit=client.max_spend_per_day,
             fingerprint=self.fingerprint,
+            scope_limit=self.scope_limit,
         )
         return await sign_payment(
             client.wallet,

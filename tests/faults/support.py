@@ -318,13 +318,15 @@ def spawn_client_process(
     journal: Path | JournalSpec,
     *,
     daily_limit: str | None = None,
+    batch_limit: str | None = None,
     one_at_a_time: bool = False,
     list_claims: bool = True,
 ) -> subprocess.Popen[str]:
     """Run ``client_process.py`` for ``items`` (wallet index, idempotency key) on ``journal``
     (a SQLite file, or either backend's `JournalSpec`; ``one_at_a_time``: one paid request
     per wallet in flight, `items.ONE_AT_A_TIME`; ``list_claims=False``: lost replies are never
-    claimed from ``/api/list``)."""
+    claimed from ``/api/list``; ``batch_limit``: ``"SCOPE=USD"``, a `ScopeLimit` on every
+    start)."""
     env = dict(os.environ)
     env.pop("GIGA_JOURNAL_URL", None)
     if isinstance(journal, JournalSpec):
@@ -335,6 +337,8 @@ def spawn_client_process(
     args = [sys.executable, str(CLIENT_PROCESS), url, *(f"{w}:{k}" for w, k in items)]
     if daily_limit is not None:
         args += ["--daily-limit", daily_limit]
+    if batch_limit is not None:
+        args += ["--batch-limit", batch_limit]
     if one_at_a_time:
         args.append("--one-at-a-time")
     if not list_claims:

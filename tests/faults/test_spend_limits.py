@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from prefect_giga.core.exceptions import (
     SettlementFailedError,
 )
 from prefect_giga.core.models import Quote
-from prefect_giga.payments.journal import Journal
+from prefect_giga.payments.journal import Journal, ScopeLimit
 from prefect_giga.testing import GigaEmulator, settle_stashed
 
 from ..journal_backends import JournalSpec
@@ -150,6 +151,62 @@ async def test_daily_limit_is_shared_by_two_processes_on_one_journal(
     audit = audit_ledger(emulator, [(wallet_key(7), k) for _, k in first + second])
     assert audit.micros == 4 * HALF and set(audit.per_key) == set(started)
     assert sum(emulator.paid_requests.values()) == 4  # nothing was sent for the refused
+
+
+async def test_batch_limit_is_shared_by_two_processes_on_one_journal(
+    emulator: GigaEmulator, journal_store: JournalSpec
+) -> None:
+    """Two processes run one batch's scope at once (two parent runs of one ``batch_id``),
+    five $0.50 items each, $1.50 for the batch: three paid in all, whoever pays them."""
+    scope = f"batch-{uuid.uuid4().hex[:8]}"
+    first = [(8, f"{scope}-a-{i}") for i in range(5)]
+    second = [(8, f"{scope}-b-{i}") for i in range(5)]
+    processes = [
+        spawn_client_process(emulator.url, items, journal_store, batch_limit=f"{scope}=1.50")
+        for items in (first, second)
+    ]
+    outcomes = {}
+    for process in processes:
+        outcomes.update(await asyncio.to_thread(outcomes_of, process))
+    REPORT.starts += 10
+    started = [k for k, o in outcomes.items() if "run_id" in o]
+    refused = [k for k, o in outcomes.items() if o.get("reason") == "batch_budget_exceeded"]
+    journal = journal_store.open()
+    audit = audit_ledger(emulator, [(wallet_key(8), k) for _, k in first + second])
+    affordable = int(Decimal("1.50") / Decimal("0.50"))
+    over = sorted(outcomes, key=lambda k: k not in audit.per_key)[affordable:]
+    for key in over:  # the starts beyond the three the limit affords
+        REPORT.overspend(
+            "per batch: two processes, one journal",
+            refused=key in refused and key not in audit.per_key and journal.find(key) == [],
+        )
+    assert len(outcomes) == 10 and len(started) == 3 and len(refused) == 7
+    assert all(journal.find(key) == [] for key in refused)
+    assert audit.micros == 3 * HALF and set(audit.per_key) == set(started)
+    assert sum(emulator.paid_requests.values()) == 3  # nothing was sent for the refused
+
+
+async def test_a_batch_limit_counts_only_its_own_scope_and_each_start_once(
+    emulator: GigaEmulator, journal_path: Path
+) -> None:
+    journal = Journal(journal_path)
+    limit = ScopeLimit("scope-one", Decimal("1.00"))
+    async with make_client(emulator, KEY, journal=journal) as giga:
+        first = await giga.start(prompt_for("one-1"), idempotency_key="one-1", scope_limit=limit)
+        await giga.start(prompt_for("other-1"), idempotency_key="other-1")  # no scope
+        again = await giga.start(prompt_for("one-1"), idempotency_key="one-1", scope_limit=limit)
+        await giga.start(prompt_for("one-2"), idempotency_key="one-2", scope_limit=limit)
+        with pytest.raises(BudgetExceededError) as refused:
+            await giga.start(prompt_for("one-3"), idempotency_key="one-3", scope_limit=limit)
+        REPORT.starts += 5
+        REPORT.overspend("per batch: one client, scope counted once", refused=True)
+    assert again.run_id == first.run_id and again.reattached  # a re-attach counts once
+    assert refused.value.reason == "batch_budget_exceeded"
+    assert "scope-one" in str(refused.value) and "$1.00" in str(refused.value)
+    assert journal.find("one-3") == []
+    assert (
+        len(audit_ledger(emulator, [(KEY, k) for k in ("one-1", "one-2", "other-1")]).per_key) == 3
+    )
 
 
 async def test_daily_limit_is_shared_by_two_clients_on_one_journal_file(

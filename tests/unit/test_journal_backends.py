@@ -239,7 +239,7 @@ PRAGMA user_version = 4;
 """
 
 
-def test_a_version_4_sqlite_journal_keeps_its_starts_and_gains_flight_hosts(
+def test_a_version_4_sqlite_journal_keeps_its_starts_and_gains_hosts_scopes_and_indexes(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "v4.sqlite3"
@@ -263,6 +263,10 @@ def test_a_version_4_sqlite_journal_keeps_its_starts_and_gains_flight_hosts(
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     columns = {row[1] for row in check.execute("PRAGMA table_info(paid_flights)")}
     assert "host" in columns
+    starts = {row[1] for row in check.execute("PRAGMA table_info(starts_v2)")}
+    assert "scope" in starts  # version 6: batch limits; its old starts belong to no batch
+    indexes = {row[1] for row in check.execute("PRAGMA index_list(starts_v2)")}
+    assert {"starts_v2_spend", "starts_v2_by_scope", "starts_v2_by_run"} <= indexes
     lane = PaidLane(journal, StartRef(PAYER, SERVER, "job-3"), lease=60)
     _reserve(journal, "job-3")
     assert lane._try_admit(9_999_999_999) is not None  # a sending flight does not close it
