@@ -74,7 +74,10 @@ class BatchOptions(BaseModel):
         stream_logs: Stream every run's log records into the logs.
         item_artifacts: Publish a markdown artifact per item with its ``output.md``.
         artifact_prefix: Prefix of the artifact keys.
-        spend_limit: The batch's spend limit (for a chunk that runs on its own).
+        spend_limit: This run's spend limit: the batch's, or a chunk run's share of it.
+        batch_limit: The whole batch's spend limit, also checked in the journal against
+            every start of ``key_scope`` (`ScopeLimit`): runs of one batch at once, in any
+            process on the journal, share it.
 
     Example:
         >>> BatchOptions(key_scope="batch-1").poll_interval
@@ -92,6 +95,7 @@ class BatchOptions(BaseModel):
     item_artifacts: bool = False
     artifact_prefix: str = "giga-batch"
     spend_limit: Decimal | None = Field(default=None)
+    batch_limit: Decimal | None = Field(default=None)
 
 
 class BatchRunner:
@@ -206,7 +210,7 @@ class BatchRunner:
             budget.reserve(key, quote.amount)
 
         giga = self._client()
-        limit = self.options.spend_limit
+        limit = self.options.batch_limit
         # The batch's limit is also checked in the journal: parents or chunk runs of one
         # batch running at once (in any process on the journal) share it.
         shared = None if limit is None else ScopeLimit(self.options.key_scope, limit)

@@ -335,6 +335,7 @@ async def run_prompts(
             item_artifacts=item_artifacts,
             artifact_prefix=artifact_prefix,
             spend_limit=spend_limit,
+            batch_limit=spend_limit,
         )
         progress = await BatchProgress.create(
             artifact_key(artifact_prefix, "progress"), len(batch), progress_interval
