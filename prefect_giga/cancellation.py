@@ -29,6 +29,7 @@ from .core.models import RunStatus
 from .credentials import GigaCredentials
 from .events import emit_run_orphaned
 from .idempotency import start_key
+from .item_files import as_item, load_items
 from .payments.journal import Journal, StartRef, StartState
 from .results import PromptItem
 
@@ -193,14 +194,16 @@ async def report_interrupted_batch(
     credentials: GigaCredentials,
     batch: Sequence[PromptItem],
     scope: str,
-    running: set[str],
+    running: set[str] | None,
     artifact_prefix: str,
     reason: str = "cancelled or timed out",
 ) -> LeftBehind:
     """Publish what an interrupted batch leaves behind, shielded from the cancellation.
 
-    ``running`` holds the runs the batch was still waiting for. Never raises: a failure to
-    report is logged and the interruption goes on.
+    ``running`` holds the runs the batch was still waiting for; ``None`` when its items
+    were driven elsewhere (chunk runs on workers): then every run the journal holds for the
+    batch that Giga does not report finished counts. Never raises: a failure to report is
+    logged and the interruption goes on.
 
     Example:
         ```python
@@ -215,6 +218,8 @@ async def report_interrupted_batch(
     with anyio.CancelScope(shield=True), anyio.move_on_after(PUBLISH_TIMEOUT):
         try:
             found = await asyncio.to_thread(find_left_behind, credentials, batch, scope)
+            if running is None:
+                running = set(found.run_ids) - await _finished(credentials, found.run_ids)
             still = [(i, r) for i, r in found.left_running if r in running]
             left = LeftBehind(scope, still, found.unknown)
             key = artifact_key(artifact_prefix, "left-behind")
@@ -261,11 +266,11 @@ async def on_batch_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
         return
     try:
         credentials: GigaCredentials = await GigaCredentials.aload(name)
-        batch = [
-            item if isinstance(item, dict) else {"prompt": item}
-            for item in parameters.get("items") or []
-        ]
-        items = [PromptItem.model_validate(item) for item in batch]
+        items_from = parameters.get("items_from")
+        if isinstance(items_from, str):
+            items = await asyncio.to_thread(load_items, items_from)
+        else:
+            items = [as_item(item) for item in parameters.get("items") or []]
         if parameters.get("dedupe"):  # the same items, in the same order, as run_prompts
             unique: dict[str, PromptItem] = {}
             for item in items:

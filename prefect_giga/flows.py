@@ -369,14 +369,16 @@ async def run_prompts(
                 count_earlier_payments(runner, batch)
                 results = await _drive_chunks(runner, batch, chunk_size, concurrency)
         except INTERRUPTIONS:
-            if chunk_deployment is not None:
-                raise  # its chunk runs are cancelled; the on_cancellation hook reports
-            logger.warning(
-                "Batch interrupted; Giga runs left running: %s",
-                ", ".join(sorted(runner.running)) or "none",
-            )
+            # Chunk runs drove the items elsewhere (and are cancelled): the report then asks
+            # the journal and Giga what still runs.
+            running = None if chunk_deployment is not None else runner.running
+            if running is not None:
+                logger.warning(
+                    "Batch interrupted; Giga runs left running: %s",
+                    ", ".join(sorted(running)) or "none",
+                )
             await report_interrupted_batch(
-                creds, batch, options.key_scope, runner.running, artifact_prefix
+                creds, batch, options.key_scope, running, artifact_prefix
             )
             raise
     spent = sum((r.receipt.amount for r in results if r.receipt), Decimal(0))

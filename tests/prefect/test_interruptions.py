@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-from prefect_giga import GigaCredentials
+from prefect_giga import GigaCredentials, save_items
 from prefect_giga.flows import run_prompts
+from prefect_giga.idempotency import start_key
+from prefect_giga.spread import chunk_flow
 from prefect_giga.testing import GigaEmulator
 
 from .conftest import FAST, artifacts_of, payments_by, table_rows
@@ -47,3 +49,43 @@ async def test_timed_out_batch_reports_its_runs_then_a_rerun_harvests_without_pa
     after = payments_by(emulator, credentials.address)
     assert len(after) == len(prompts)  # one payment per prompt across both flow runs
     assert {entry.run_id for entry in after} >= started  # the first runs were re-attached
+
+
+async def test_a_timed_out_spread_batch_reports_the_runs_its_chunks_left_going(
+    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str, tmp_path: Path
+) -> None:
+    """Chunk runs on a pool with no worker: the parent times out waiting for them. Two of its
+    items were started earlier (as a chunk run elsewhere would, on the same journal) and
+    still run at Giga; the report names them, rebuilt from the journal and Giga's answers."""
+    await credentials.asave(f"wallet-{batch_id}")
+    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
+    prompts = [f"Spread item {i} {LONG}" for i in range(3)]
+    async with credentials.get_client() as giga:
+        earlier = [
+            await giga.start(
+                prompts[i],
+                idempotency_key=start_key(credentials.address, prompts[i], scope=batch_id, item=i),
+            )
+            for i in (0, 1)
+        ]
+    where = save_items(prompts, tmp_path / "items.jsonl")
+
+    timed = run_prompts.with_options(timeout_seconds=3)
+    state = await timed(
+        None,
+        f"wallet-{batch_id}",
+        items_from=where,
+        batch_id=batch_id,
+        chunk_size=1,
+        chunk_deployment="giga-run-prompts-chunk/no-workers",
+        return_state=True,
+        **FAST,
+    )
+
+    assert state.is_failed() and state.name == "TimedOut", state
+    flow_run_id = state.state_details.flow_run_id
+    assert isinstance(flow_run_id, UUID)
+    rows = table_rows((await artifacts_of(flow_run_id))["giga-batch-left-behind"])
+    running = {row["run_id"] for row in rows if row["state"] == "left running at Giga"}
+    assert running == {started.run_id for started in earlier}
+    assert len(payments_by(emulator, credentials.address)) == 2  # the parent paid nothing
