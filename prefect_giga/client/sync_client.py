@@ -10,6 +10,7 @@ from typing import Any
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..core.models import PresignedURL, Quote, Run, RunSummary, StartedRun
+from ..payments.journal import ScopeLimit
 from .async_client import GigaClient
 from .files import AttachmentInput, ByteBudget, DownloadedFile
 from .pagination import PageWalker
@@ -92,11 +93,16 @@ class SyncGigaClient:
         tier: str | None = None,
         files: Sequence[AttachmentInput] | None = None,
         idempotency_key: str | None = None,
+        scope_limit: ScopeLimit | None = None,
     ) -> StartedRun:
         """Blocking `GigaClient.start`."""
         return self._portal.call(
             lambda: self._client.start(
-                prompt, tier=tier, files=files, idempotency_key=idempotency_key
+                prompt,
+                tier=tier,
+                files=files,
+                idempotency_key=idempotency_key,
+                scope_limit=scope_limit,
             )
         )
 
