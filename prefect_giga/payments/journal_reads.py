@@ -19,6 +19,12 @@ __all__ = ["DAY_SECONDS", "JournalReads"]
 DAY_SECONDS = 24 * 3600
 """The daily limit's window: a rolling 24 hours."""
 _SELECT_ONE = SELECT_STARTS + " WHERE payer = ? AND server = ? AND key = ?"
+_COUNTED_SPEND = (
+    "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 WHERE payer = ? AND {where} "
+    "AND (state != ? OR COALESCE(valid_before, 0) > ?)"
+)
+_SPENT_SINCE = _COUNTED_SPEND.format(where="created_at >= ?")
+_SPENT_IN_SCOPE = _COUNTED_SPEND.format(where="scope = ? AND NOT (server = ? AND key = ?)")
 
 
 class JournalReads(JournalGuards):
@@ -85,26 +91,12 @@ class JournalReads(JournalGuards):
 
     @staticmethod
     def _spent_since(db: JournalDB, payer: str, since: float, now: float) -> int:
-        # A start that was not charged keeps counting until its authorization expires: a
-        # server holding the signed authorization could still settle it until then.
-        row = db.execute(
-            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 "
-            "WHERE payer = ? AND created_at >= ? "
-            "AND (state != ? OR COALESCE(valid_before, 0) > ?)",
-            (payer.lower(), since, StartState.NOT_CHARGED.value, now),
-        ).fetchone()
-        return int(row[0])
+        return _counted_spend(db, _SPENT_SINCE, (payer.lower(), since), now)
 
     @staticmethod
     def _spent_in_scope(db: JournalDB, ref: StartRef, scope: str, now: float) -> int:
-        # Every other start of the payer in the scope, counted as the daily limit counts.
-        row = db.execute(
-            "SELECT COALESCE(SUM(amount_atomic), 0) FROM starts_v2 "
-            "WHERE payer = ? AND scope = ? AND NOT (server = ? AND key = ?) "
-            "AND (state != ? OR COALESCE(valid_before, 0) > ?)",
-            (ref.payer, scope, ref.server, ref.key, StartState.NOT_CHARGED.value, now),
-        ).fetchone()
-        return int(row[0])
+        # Every other start of the payer in the scope.
+        return _counted_spend(db, _SPENT_IN_SCOPE, (ref.payer, scope, ref.server, ref.key), now)
 
     def unresolved(self, payer: str, server: str, *, exclude: StartRef) -> list[JournalEntry]:
         """Starts of ``payer`` on ``server`` that may own a run the journal cannot name.
@@ -137,3 +129,11 @@ class JournalReads(JournalGuards):
                 (canonical_origin(server), network),
             ).fetchone()
         return None if row is None else str(row[0])
+
+
+def _counted_spend(db: JournalDB, query: str, params: tuple[object, ...], now: float) -> int:
+    """What the starts ``query`` selects count as spent, in atomic USDC. A start that was
+    not charged keeps counting until its authorization expires: a server holding the signed
+    authorization could still settle it until then."""
+    row = db.execute(query, (*params, StartState.NOT_CHARGED.value, now)).fetchone()
+    return int(row[0])

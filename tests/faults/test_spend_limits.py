@@ -8,6 +8,7 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,20 +121,33 @@ async def test_batch_budget_refuses_starts_beyond_its_limit_before_signing(
 # --- per payer per rolling day -----------------------------------------------------------
 
 
+async def _two_processes(
+    emulator: GigaEmulator,
+    journal_store: JournalSpec,
+    first: list[tuple[int, str]],
+    second: list[tuple[int, str]],
+    **limits: str,
+) -> dict[str, dict[str, Any]]:
+    """Start ``first`` and ``second`` in two client processes at once on one journal, with
+    ``limits`` (`spawn_client_process` options); their outcomes by key."""
+    processes = [
+        spawn_client_process(emulator.url, items, journal_store, **limits)
+        for items in (first, second)
+    ]
+    outcomes: dict[str, dict[str, Any]] = {}
+    for process in processes:
+        outcomes.update(await asyncio.to_thread(outcomes_of, process))
+    REPORT.starts += len(first) + len(second)
+    return outcomes
+
+
 async def test_daily_limit_is_shared_by_two_processes_on_one_journal(
     emulator: GigaEmulator, journal_store: JournalSpec
 ) -> None:
     """Two processes of one wallet, five $0.50 items each, $2.00 a day: four paid in all."""
     first = [(7, f"day-a-{i}") for i in range(5)]
     second = [(7, f"day-b-{i}") for i in range(5)]
-    processes = [
-        spawn_client_process(emulator.url, items, journal_store, daily_limit="2.00")
-        for items in (first, second)
-    ]
-    outcomes = {}
-    for process in processes:
-        outcomes.update(await asyncio.to_thread(outcomes_of, process))
-    REPORT.starts += 10
+    outcomes = await _two_processes(emulator, journal_store, first, second, daily_limit="2.00")
     started = [k for k, o in outcomes.items() if "run_id" in o]
     refused = [k for k, o in outcomes.items() if o.get("reason") == "daily_limit_exceeded"]
     journal = journal_store.open()
@@ -161,14 +175,9 @@ async def test_batch_limit_is_shared_by_two_processes_on_one_journal(
     scope = f"batch-{uuid.uuid4().hex[:8]}"
     first = [(8, f"{scope}-a-{i}") for i in range(5)]
     second = [(8, f"{scope}-b-{i}") for i in range(5)]
-    processes = [
-        spawn_client_process(emulator.url, items, journal_store, batch_limit=f"{scope}=1.50")
-        for items in (first, second)
-    ]
-    outcomes = {}
-    for process in processes:
-        outcomes.update(await asyncio.to_thread(outcomes_of, process))
-    REPORT.starts += 10
+    outcomes = await _two_processes(
+        emulator, journal_store, first, second, batch_limit=f"{scope}=1.50"
+    )
     started = [k for k, o in outcomes.items() if "run_id" in o]
     refused = [k for k, o in outcomes.items() if o.get("reason") == "batch_budget_exceeded"]
     journal = journal_store.open()
