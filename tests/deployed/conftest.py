@@ -26,7 +26,9 @@ from eth_account import Account
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.schedules import IntervalSchedule
+from prefect.events.worker import EventsWorker
 from prefect.filesystems import LocalFileSystem
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.workers.process import ProcessWorker
 
@@ -140,12 +142,23 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             )
             interval = _add_interval_schedule(emulator)
             daily = _start_daily_report(emulator)
-            yield Deployed(
-                api_url, project, journal, emulator, credentials, env, logs, *interval, *daily
-            )
+            try:
+                yield Deployed(
+                    api_url, project, journal, emulator, credentials, env, logs, *interval, *daily
+                )
+            finally:
+                _drain_event_and_log_workers()
     finally:
         processes.stop_all()
         emulator.close()
+
+
+def _drain_event_and_log_workers(timeout: float = 30.0) -> None:
+    """Send this process's queued events and logs while the server still answers, as
+    ``prefect_test_harness`` does: a worker left holding events for a stopped server would
+    wait for it at interpreter exit, and the test run would never end."""
+    EventsWorker.drain_all(timeout=timeout)
+    APILogWorker.drain_all(timeout=timeout)
 
 
 def _add_interval_schedule(emulator: GigaEmulator) -> tuple[GigaCredentials, datetime]:

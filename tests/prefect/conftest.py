@@ -24,7 +24,8 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import Artifact, Log
-from prefect.logging.handlers import APILogHandler
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogHandler, APILogWorker
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
@@ -41,6 +42,11 @@ FAST = {"poll_interval": 0.05, "timeout": 60.0}
 @pytest.fixture(scope="session", autouse=True)
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A real Prefect API (temporary SQLite) and result storage private to this session."""
+    # Prefect's event and log workers are process-wide and keep the API URL they started
+    # with: drop any left by an earlier server of this session (the deployed tests' one), or
+    # this API's events would queue for a server that is gone and the run would never exit.
+    EventsWorker.drain_all(timeout=30)
+    APILogWorker.drain_all(timeout=30)
     storage = tmp_path_factory.mktemp("prefect-results")
     with (
         temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}),
