@@ -38,7 +38,7 @@ from .credentials import GigaCredentials
 from .events import emit_run_finished, emit_run_started
 from .flow_scope import FlowScope, payment_check
 from .harvest import harvest
-from .idempotency import start_key
+from .idempotency import batch_item_key
 from .payments.budget import SpendBudget
 from .payments.journal import ScopeLimit
 from .results import BatchItemResult, ItemOutcome, PromptItem, RunOutput
@@ -159,15 +159,7 @@ class BatchRunner:
 
     def key_for(self, index: int, item: PromptItem) -> str:
         """The idempotency key of item ``index``: the batch's key scope and the global index."""
-        return start_key(
-            self._address,
-            item.prompt,
-            tier=item.tier,
-            files=item.files or None,
-            scope=self.options.key_scope,
-            item=index,
-            idempotency_key=item.idempotency_key,
-        )
+        return batch_item_key(self._address, item, scope=self.options.key_scope, index=index)
 
     async def run_item(self, index: int, item: PromptItem) -> BatchItemResult:
         """Drive one item to its outcome; never raises for the item's own failure."""

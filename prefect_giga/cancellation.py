@@ -28,7 +28,7 @@ from .core.exceptions import GigaError
 from .core.models import RunStatus
 from .credentials import GigaCredentials
 from .events import emit_run_orphaned
-from .idempotency import start_key
+from .idempotency import batch_item_key
 from .item_files import as_item, load_items
 from .payments.journal import Journal, StartRef, StartState
 from .results import PromptItem
@@ -112,15 +112,7 @@ def find_left_behind(
     running: list[tuple[int, str]] = []
     unknown: list[tuple[int, str]] = []
     for index, item in enumerate(batch):
-        key = start_key(
-            address,
-            item.prompt,
-            tier=item.tier,
-            files=item.files or None,
-            scope=scope,
-            item=index,
-            idempotency_key=item.idempotency_key,
-        )
+        key = batch_item_key(address, item, scope=scope, index=index)
         entry = journal.get(StartRef(address, server, key))
         if entry is None or entry.state is StartState.NOT_CHARGED:
             continue

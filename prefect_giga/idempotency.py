@@ -18,8 +18,9 @@ from prefect.context import FlowRunContext, TaskRunContext
 from .client.files import AttachmentInput
 from .credentials import GigaCredentials
 from .flow_scope import current_scope
+from .results import PromptItem
 
-__all__ = ["logical_key", "start_cache_key", "start_key"]
+__all__ = ["batch_item_key", "logical_key", "start_cache_key", "start_key"]
 
 
 def _files_digest(files: Sequence[AttachmentInput] | None) -> str:
@@ -68,6 +69,26 @@ def start_key(
             _files_digest(files),
         ]
     return "giga-" + hashlib.sha256(json.dumps(material).encode()).hexdigest()[:40]
+
+
+def batch_item_key(address: str, item: PromptItem, *, scope: str, index: int) -> str:
+    """The idempotency key of item ``index`` of the batch ``scope`` (its ``batch_id``, or its
+    flow run): the one key every run, chunk and report of the batch uses for that item.
+
+    Example:
+        >>> key = batch_item_key("0xabc", PromptItem(prompt="Summarise"), scope="b-1", index=0)
+        >>> key == batch_item_key("0xabc", PromptItem(prompt="Summarise"), scope="b-1", index=0)
+        True
+    """
+    return start_key(
+        address,
+        item.prompt,
+        tier=item.tier,
+        files=item.files or None,
+        scope=scope,
+        item=index,
+        idempotency_key=item.idempotency_key,
+    )
 
 
 def logical_key(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from .credentials import GigaCredentials
-from .idempotency import start_key
+from .idempotency import batch_item_key
 from .payments.journal import JournalEntry, StartRef
 from .results import PromptItem
 
@@ -117,15 +117,7 @@ def paid_items(
     journal = credentials.open_journal()
     paid: dict[int, JournalEntry] = {}
     for index, item in enumerate(batch):
-        key = start_key(
-            credentials.address,
-            item.prompt,
-            tier=item.tier,
-            files=item.files or None,
-            scope=scope,
-            item=index,
-            idempotency_key=item.idempotency_key,
-        )
+        key = batch_item_key(credentials.address, item, scope=scope, index=index)
         entry = journal.get(StartRef(credentials.address, credentials.base_url, key))
         if entry is not None and entry.state.counts_as_spent:
             paid[index] = entry

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-from prefect_giga import GigaCredentials, save_items
+from prefect_giga import GigaCredentials, PromptItem, save_items
 from prefect_giga.flows import run_prompts
-from prefect_giga.idempotency import start_key
+from prefect_giga.idempotency import batch_item_key
 from prefect_giga.spread import chunk_flow
 from prefect_giga.testing import GigaEmulator
 
@@ -64,7 +64,9 @@ async def test_a_timed_out_spread_batch_reports_the_runs_its_chunks_left_going(
         earlier = [
             await giga.start(
                 prompts[i],
-                idempotency_key=start_key(credentials.address, prompts[i], scope=batch_id, item=i),
+                idempotency_key=batch_item_key(
+                    credentials.address, PromptItem(prompt=prompts[i]), scope=batch_id, index=i
+                ),
             )
             for i in (0, 1)
         ]
