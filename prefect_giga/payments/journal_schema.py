@@ -89,7 +89,8 @@ _TABLES = (
 )
 
 _INDEXES = (
-    "CREATE INDEX IF NOT EXISTS starts_v2_by_payer ON starts_v2 (payer, created_at)",
+    # (payer, created_at) is a prefix of starts_v2_spend: one index less to write per start.
+    "DROP INDEX IF EXISTS starts_v2_by_payer",
     "CREATE INDEX IF NOT EXISTS starts_v2_by_key ON starts_v2 (payer, key)",
     # Covers the daily-limit sum, so it reads the index alone, not each start's row.
     "CREATE INDEX IF NOT EXISTS starts_v2_spend "
@@ -117,8 +118,7 @@ def table_statements(types: dict[str, str]) -> list[str]:
 
 
 def index_statements() -> list[str]:
-    """The journal's ``CREATE INDEX`` statements (both databases), run once every column
-    exists.
+    """The journal's index statements (both databases), run once every column exists.
 
     Example:
         >>> any("starts_v2_spend" in s for s in index_statements())
