@@ -59,7 +59,7 @@ def _flow_run_id() -> str | None:
     return str(context.flow_run.id) if context and context.flow_run else None
 
 
-def _batch_items(
+async def _batch_items(
     items: list[str | PromptItem | dict[str, Any]] | None, items_from: str | None
 ) -> list[PromptItem]:
     if (items is None) == (items_from is None):
@@ -67,8 +67,8 @@ def _batch_items(
             "run_prompts needs either items or items_from (a JSON Lines file written by "
             "prefect_giga.save_items), not both and not neither"
         )
-    if items_from is not None:
-        return load_items(items_from)
+    if items_from is not None:  # off the event loop: the file may be remote
+        return await asyncio.to_thread(load_items, items_from)
     return [as_item(item) for item in items or []]
 
 
@@ -307,7 +307,7 @@ async def run_prompts(
     """
     logger = get_run_logger()
     creds = await _credentials(credentials)
-    batch = _batch_items(items, items_from)
+    batch = await _batch_items(items, items_from)
     if dedupe:
         unique: dict[str, PromptItem] = {}
         for item in batch:
