@@ -30,6 +30,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from prefect_giga import GigaCredentials
+from prefect_giga.spread import chunk_flow
 from prefect_giga.testing import EmulatorConfig, GigaEmulator, LedgerEntry, tier_table
 
 # Kept importable from here for tests that take the key from their conftest.
@@ -78,6 +79,20 @@ def private_key() -> str:
 def credentials(emulator: GigaEmulator, private_key: str) -> GigaCredentials:
     """The block for this test's wallet, pointed at the emulator."""
     return GigaCredentials(private_key=private_key, base_url=emulator.url)
+
+
+NO_WORKER_CHUNKS = "giga-run-prompts-chunk/no-workers"
+"""A chunk deployment whose pool no worker serves: its chunk runs wait until cancelled."""
+
+
+@pytest.fixture
+async def wallet_block(credentials: GigaCredentials, batch_id: str) -> str:
+    """This test's wallet saved as a block (``wallet-<batch_id>``), and `NO_WORKER_CHUNKS`
+    applied; the block's name, as chunk runs need it."""
+    name = f"wallet-{batch_id}"
+    await credentials.asave(name)
+    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
+    return name
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from uuid import UUID
 from prefect_giga import GigaCredentials, PromptItem, save_items
 from prefect_giga.flows import run_prompts
 from prefect_giga.idempotency import batch_item_key
-from prefect_giga.spread import chunk_flow
 from prefect_giga.testing import GigaEmulator
 
-from .conftest import FAST, artifacts_of, payments_by, table_rows
+from .conftest import FAST, NO_WORKER_CHUNKS, artifacts_of, payments_by, table_rows
 
 LONG = "[duration=86400]"
 """A run of a day of agent time: still running when the flow times out (86 s at 1000x)."""
@@ -52,13 +51,15 @@ async def test_timed_out_batch_reports_its_runs_then_a_rerun_harvests_without_pa
 
 
 async def test_a_timed_out_spread_batch_reports_the_runs_its_chunks_left_going(
-    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str, tmp_path: Path
+    emulator: GigaEmulator,
+    credentials: GigaCredentials,
+    batch_id: str,
+    wallet_block: str,
+    tmp_path: Path,
 ) -> None:
     """Chunk runs on a pool with no worker: the parent times out waiting for them. Two of its
     items were started earlier (as a chunk run elsewhere would, on the same journal) and
     still run at Giga; the report names them, rebuilt from the journal and Giga's answers."""
-    await credentials.asave(f"wallet-{batch_id}")
-    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
     prompts = [f"Spread item {i} {LONG}" for i in range(3)]
     async with credentials.get_client() as giga:
         earlier = [
@@ -75,11 +76,11 @@ async def test_a_timed_out_spread_batch_reports_the_runs_its_chunks_left_going(
     timed = run_prompts.with_options(timeout_seconds=6)  # ample for the set-up, on a busy CI
     state = await timed(
         None,
-        f"wallet-{batch_id}",
+        wallet_block,
         items_from=where,
         batch_id=batch_id,
         chunk_size=1,
-        chunk_deployment="giga-run-prompts-chunk/no-workers",
+        chunk_deployment=NO_WORKER_CHUNKS,
         return_state=True,
         **FAST,
     )

@@ -16,10 +16,10 @@ from prefect.states import Cancelled, Scheduled
 from prefect_giga import GigaCredentials
 from prefect_giga.flows import run_prompts
 from prefect_giga.results import BatchResult, ItemOutcome
-from prefect_giga.spread import batch_tag, chunk_flow
+from prefect_giga.spread import batch_tag
 from prefect_giga.testing import GigaEmulator
 
-from .conftest import FAST, payments_by
+from .conftest import FAST, NO_WORKER_CHUNKS, payments_by
 
 CHUNKS = "giga-run-prompts-chunk/giga-chunks"
 
@@ -64,19 +64,17 @@ async def test_a_chunk_deployment_of_another_flow_is_refused_before_any_chunk_ru
 
 
 async def test_chunk_runs_get_their_shares_and_a_lost_chunk_is_reported_item_by_item(
-    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str
+    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str, wallet_block: str
 ) -> None:
     """No worker here: the chunk runs are cancelled by hand, so the batch reports them lost."""
-    await credentials.asave(f"wallet-{batch_id}")
-    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
     parent = asyncio.create_task(
         run_prompts(
             [f"Lost {i}" for i in range(5)],
-            f"wallet-{batch_id}",
+            wallet_block,
             batch_id=batch_id,
             spend_limit="3.00",
             chunk_size=3,
-            chunk_deployment="giga-run-prompts-chunk/no-workers",
+            chunk_deployment=NO_WORKER_CHUNKS,
             return_state=True,
             **FAST,
         )
@@ -94,7 +92,7 @@ async def test_chunk_runs_get_their_shares_and_a_lost_chunk_is_reported_item_by_
         await asyncio.sleep(0.1)
     shares = {r.name: r.parameters["options"]["spend_limit"] for r in runs}
     assert shares == {f"{batch_id}-chunk-0": "1.800000", f"{batch_id}-chunk-1": "1.200000"}
-    assert {r.parameters["credentials"] for r in runs} == {f"wallet-{batch_id}"}
+    assert {r.parameters["credentials"] for r in runs} == {wallet_block}
     async with get_client() as client:
         for run in runs:
             await client.set_flow_run_state(run.id, Cancelled(), force=True)
@@ -113,20 +111,18 @@ async def test_chunk_runs_get_their_shares_and_a_lost_chunk_is_reported_item_by_
 
 
 async def test_an_interrupted_batch_cancels_its_chunk_runs_and_another_plan_counts_them(
-    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str
+    emulator: GigaEmulator, credentials: GigaCredentials, batch_id: str, wallet_block: str
 ) -> None:
     """Chunk runs left going by another plan of the batch keep their shares out of the new."""
-    await credentials.asave(f"wallet-{batch_id}")
-    await (await chunk_flow.ato_deployment(name="no-workers")).apply()
     common: dict[str, Any] = {
         "batch_id": batch_id,
         "spend_limit": "3.00",
-        "chunk_deployment": "giga-run-prompts-chunk/no-workers",
+        "chunk_deployment": NO_WORKER_CHUNKS,
         "return_state": True,
         **FAST,
     }
     prompts = [f"Planned {i}" for i in range(5)]
-    first = asyncio.create_task(run_prompts(prompts, f"wallet-{batch_id}", chunk_size=3, **common))
+    first = asyncio.create_task(run_prompts(prompts, wallet_block, chunk_size=3, **common))
     runs = await chunk_runs_of(batch_id, 2)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -139,7 +135,7 @@ async def test_an_interrupted_batch_cancels_its_chunk_runs_and_another_plan_coun
         for run in runs:
             await client.set_flow_run_state(run.id, Scheduled(), force=True)
 
-    second = asyncio.create_task(run_prompts(prompts, f"wallet-{batch_id}", chunk_size=5, **common))
+    second = asyncio.create_task(run_prompts(prompts, wallet_block, chunk_size=5, **common))
     [new] = [r for r in await chunk_runs_of(batch_id, 3) if r.id not in {o.id for o in runs}]
     assert new.parameters["options"]["spend_limit"] == "0.000000"  # 3.00 still outstanding
     async with get_client() as client:
