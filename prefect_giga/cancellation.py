@@ -29,7 +29,7 @@ from .core.models import RunStatus
 from .credentials import GigaCredentials
 from .events import emit_run_orphaned
 from .idempotency import batch_item_key
-from .item_files import as_item, load_items
+from .item_files import batch_items
 from .payments.journal import Journal, StartRef, StartState
 from .results import PromptItem
 
@@ -259,15 +259,12 @@ async def on_batch_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
     try:
         credentials: GigaCredentials = await GigaCredentials.aload(name)
         items_from = parameters.get("items_from")
-        if isinstance(items_from, str):
-            items = await asyncio.to_thread(load_items, items_from)
-        else:
-            items = [as_item(item) for item in parameters.get("items") or []]
-        if parameters.get("dedupe"):  # the same items, in the same order, as run_prompts
-            unique: dict[str, PromptItem] = {}
-            for item in items:
-                unique.setdefault(item.model_dump_json(), item)
-            items = list(unique.values())
+        items = await asyncio.to_thread(  # the same items, in the same order, as run_prompts
+            batch_items,
+            parameters.get("items") if not isinstance(items_from, str) else None,
+            items_from if isinstance(items_from, str) else None,
+            dedupe=bool(parameters.get("dedupe")),
+        )
         scope = str(parameters.get("batch_id") or flow_run.id)
         with anyio.move_on_after(PUBLISH_TIMEOUT):
             found = await asyncio.to_thread(find_left_behind, credentials, items, scope)

@@ -32,7 +32,7 @@ from .core.money import format_usd
 from .credentials import GigaCredentials
 from .events import emit_batch_completed
 from .flow_scope import FlowScope, owned_scope
-from .item_files import as_item, load_items
+from .item_files import batch_items
 from .payments.budget import SpendBudget
 from .results import BatchItemResult, BatchResult, ChunkShare, ItemOutcome, PromptItem, RunOutput
 from .spread import spread_batch
@@ -57,19 +57,6 @@ async def _credentials(credentials: GigaCredentials | str) -> GigaCredentials:
 def _flow_run_id() -> str | None:
     context = FlowRunContext.get()
     return str(context.flow_run.id) if context and context.flow_run else None
-
-
-async def _batch_items(
-    items: list[str | PromptItem | dict[str, Any]] | None, items_from: str | None
-) -> list[PromptItem]:
-    if (items is None) == (items_from is None):
-        raise ValueError(
-            "run_prompts needs either items or items_from (a JSON Lines file written by "
-            "prefect_giga.save_items), not both and not neither"
-        )
-    if items_from is not None:  # off the event loop: the file may be remote
-        return await asyncio.to_thread(load_items, items_from)
-    return [as_item(item) for item in items or []]
 
 
 @flow(name="giga-run-prompt", log_prints=True)
@@ -307,12 +294,8 @@ async def run_prompts(
     """
     logger = get_run_logger()
     creds = await _credentials(credentials)
-    batch = await _batch_items(items, items_from)
-    if dedupe:
-        unique: dict[str, PromptItem] = {}
-        for item in batch:
-            unique.setdefault(item.model_dump_json(), item)
-        batch = list(unique.values())
+    # Off the event loop: an items_from file may be remote.
+    batch = await asyncio.to_thread(batch_items, items, items_from, dedupe=dedupe)
     concurrency = max(1, max_concurrency)
     block_name = _spread_checks(chunk_deployment, credentials, batch_id)
     flow_run_id = _flow_run_id()

@@ -15,7 +15,7 @@ Each line is one item: a JSON string (the prompt) or an object with ``prompt`` a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from .results import PromptItem
 
-__all__ = ["ItemsFileError", "as_item", "load_items", "save_items"]
+__all__ = ["ItemsFileError", "as_item", "batch_items", "load_items", "save_items"]
 
 
 class ItemsFileError(ValueError):
@@ -114,3 +114,35 @@ def load_items(location: str | Path) -> list[PromptItem]:
             )
             raise ItemsFileError(where, number, f"not an item ({problems})") from None
     return items
+
+
+def batch_items(
+    items: Sequence[str | PromptItem | dict[str, Any]] | None,
+    items_from: str | None,
+    *,
+    dedupe: bool = False,
+) -> list[PromptItem]:
+    """A batch's items as `run_prompts` drives them: ``items``, or those of the file
+    ``items_from`` (exactly one of the two); with ``dedupe``, identical items once, first
+    occurrence kept, in order.
+
+    Raises:
+        ValueError: Both or neither were given.
+        ItemsFileError: The file cannot be read as items.
+
+    Example:
+        >>> [i.prompt for i in batch_items(["A", "B", "A"], None, dedupe=True)]
+        ['A', 'B']
+    """
+    if (items is None) == (items_from is None):
+        raise ValueError(
+            "run_prompts needs either items or items_from (a JSON Lines file written by "
+            "prefect_giga.save_items), not both and not neither"
+        )
+    batch = load_items(items_from) if items_from is not None else [as_item(i) for i in items or []]
+    if not dedupe:
+        return batch
+    unique: dict[str, PromptItem] = {}
+    for item in batch:
+        unique.setdefault(item.model_dump_json(), item)
+    return list(unique.values())
