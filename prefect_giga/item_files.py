@@ -18,13 +18,21 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from .results import PromptItem
 
-__all__ = ["ItemsFileError", "as_item", "batch_items", "load_items", "save_items"]
+__all__ = [
+    "ItemsFileError",
+    "as_item",
+    "batch_items",
+    "load_items",
+    "save_items",
+    "shown_location",
+]
 
 
 class ItemsFileError(ValueError):
@@ -36,10 +44,29 @@ class ItemsFileError(ValueError):
     """
 
     def __init__(self, location: str, line: int | None, problem: str) -> None:
-        where = location if line is None else f"{location}, line {line}"
+        shown = shown_location(location)
+        where = shown if line is None else f"{shown}, line {line}"
         super().__init__(f"{where}: {problem}")
-        self.location = location
+        self.location = shown
         self.line = line
+
+
+def shown_location(location: str) -> str:
+    """``location`` as errors show it: a URL without its user, password and query (where a
+    presigned URL keeps its signature); a path as it is.
+
+    Example:
+        >>> shown_location("https://u:p@files.example/b/items.jsonl?X-Amz-Signature=abc")
+        'https://files.example/b/items.jsonl'
+    """
+    if "://" not in location:
+        return location
+    try:
+        parts = urlsplit(location)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an items URL that could not be parsed; not shown)"
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def as_item(item: str | PromptItem | dict[str, Any]) -> PromptItem:
@@ -95,6 +122,8 @@ def load_items(location: str | Path) -> list[PromptItem]:
         with fsspec.open(where, "r", encoding="utf-8") as source:
             text = source.read()
     except (OSError, ValueError, ImportError) as exc:
+        if "://" in where:  # the library's message may repeat the whole URL
+            raise ItemsFileError(where, None, f"cannot be read ({type(exc).__name__})") from None
         raise ItemsFileError(where, None, f"cannot be read ({type(exc).__name__}: {exc})") from exc
     items: list[PromptItem] = []
     for number, line in enumerate(text.splitlines(), start=1):

@@ -56,3 +56,15 @@ def test_a_bad_line_is_named(tmp_path: Path, text: str, problem: str) -> None:
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ItemsFileError, match=r"missing\.jsonl: cannot be read \(FileNotFoundError"):
         load_items(tmp_path / "missing.jsonl")
+
+
+def test_an_unreadable_url_is_named_without_its_credentials_or_query() -> None:
+    url = "memory://user:s3cret@bucket/missing.jsonl?X-Amz-Signature=deadbeef"
+
+    with pytest.raises(ItemsFileError) as caught:
+        load_items(url)
+
+    shown = str(caught.value)
+    assert shown.startswith("memory://bucket/missing.jsonl: cannot be read (")
+    assert "s3cret" not in shown and "deadbeef" not in shown and "user" not in shown
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # not shown
